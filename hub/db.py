@@ -1,0 +1,164 @@
+"""Engine, sessions and the transaction boundary, the same on SQLite and PostgreSQL.
+
+Services take a Session and never commit; `Database.transaction` is the boundary used by
+endpoints, CLI commands and workers. It commits on success, rolls back on any error and runs
+the unit of work again when the database says the conflict was transient.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, TypeVar
+
+import structlog
+from fastapi import Depends, Request
+from sqlalchemy import BigInteger, DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Dialect, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from hub.errors import HubError
+
+log = structlog.get_logger()
+T = TypeVar("T")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps are UTC everywhere; SQLite forgets the zone, so it is put back on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {int: BigInteger, datetime: UtcDateTime}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        _configure_sqlite(engine)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let the "begin" hook below issue BEGIN itself
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    # Take the write lock at BEGIN: a deferred transaction that upgrades later can fail with
+    # "database is locked" instead of waiting its turn.
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class RetryableConflict(HubError):
+    code = "conflict_retry_exhausted"
+    status = 409
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in {"40001", "40P01"}:  # serialization failure, deadlock
+        return True
+    # Two requests racing on one idempotency key: the loser runs again and finds the winner.
+    if isinstance(exc, IntegrityError):
+        return sqlstate == "23505" or "UNIQUE constraint failed" in str(exc.orig)
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
+
+
+class Database:
+    """The engine, its session factory and the one transaction boundary."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def transaction(self, work: Callable[[Session], T], *, attempts: int = 8) -> T:
+        """Run `work` in one transaction; commit, or roll back and re-raise.
+
+        Serialization failures, deadlocks and idempotency-key races run `work` again, so
+        `work` must not have side effects outside the session.
+        """
+        for attempt in range(1, attempts + 1):
+            with self.sessions() as session:
+                try:
+                    result = work(session)
+                    session.commit()
+                    return result
+                except DBAPIError as exc:
+                    session.rollback()
+                    if not _is_transient(exc) or attempt == attempts:
+                        if _is_transient(exc):
+                            raise RetryableConflict(message="too much contention, retry") from exc
+                        raise
+                    log.info("transaction_retry", attempt=attempt, error=type(exc.orig).__name__)
+                    time.sleep(random.uniform(0, 0.005 * 2**attempt))
+                except BaseException:
+                    session.rollback()
+                    raise
+        raise AssertionError("unreachable")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session for reads, or for a caller that commits itself."""
+        with self.sessions() as session:
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.db  # type: ignore[no-any-return]
+
+
+def get_now(request: Request) -> datetime:
+    return request.app.state.clock()  # type: ignore[no-any-return]
+
+
+Db = Annotated[Database, Depends(get_database)]
+Now = Annotated[datetime, Depends(get_now)]

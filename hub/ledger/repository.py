@@ -1,0 +1,201 @@
+"""Every query of the ledger. Hot paths use Core statements on the mapped tables."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from hub.ledger.models import Account, FailedTransfer, Hold, HoldState, Transfer, TransferFlag
+
+accounts = Account.__table__
+transfers = Transfer.__table__
+holds = Hold.__table__
+failed = FailedTransfer.__table__
+
+COUNTERS = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+
+
+def add_account(session: Session, account: Account) -> Account:
+    session.add(account)
+    session.flush()
+    return account
+
+
+def get_account(session: Session, account_id: int) -> Account | None:
+    return session.get(Account, account_id)
+
+
+def find_account(session: Session, kind: str, owner_ref: str) -> Account | None:
+    stmt = select(Account).where(Account.kind == kind, Account.owner_ref == owner_ref)
+    return session.scalars(stmt).one_or_none()
+
+
+def lock_accounts(session: Session, ids: Collection[int]) -> Sequence[Row[Any]]:
+    """Lock in id order, always: two batches touching the same accounts cannot deadlock."""
+    if not ids:
+        return []
+    stmt = (
+        select(accounts)
+        .where(accounts.c.id.in_(sorted(ids)))
+        .order_by(accounts.c.id)
+        .with_for_update()
+    )
+    return session.execute(stmt).all()
+
+
+def transfers_by_id(session: Session, ids: Collection[str]) -> dict[str, Row[Any]]:
+    if not ids:
+        return {}
+    rows = session.execute(select(transfers).where(transfers.c.id.in_(list(ids))))
+    return {row.id: row for row in rows}
+
+
+def holds_by_id(session: Session, ids: Collection[str]) -> dict[str, Row[Any]]:
+    if not ids:
+        return {}
+    rows = session.execute(select(holds).where(holds.c.transfer_id.in_(list(ids))))
+    return {row.transfer_id: row for row in rows}
+
+
+def failed_results(session: Session, ids: Collection[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    rows = session.execute(select(failed.c.id, failed.c.result).where(failed.c.id.in_(list(ids))))
+    return {row.id: row.result for row in rows}
+
+
+def insert_transfers(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(transfers), rows)
+
+
+def insert_holds(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(holds), rows)
+
+
+def insert_failed(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(insert(failed), rows)
+
+
+def resolve_holds(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        stmt = (
+            update(holds)
+            .where(holds.c.transfer_id == bindparam("b_id"))
+            .values(state=bindparam("b_state"), resolved_at=bindparam("b_at"))
+        )
+        session.execute(stmt, rows)
+
+
+def write_counters(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        stmt = (
+            update(accounts)
+            .where(accounts.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in COUNTERS})
+        )
+        session.execute(stmt, rows)
+
+
+def due_holds(session: Session, now: datetime, limit: int) -> Sequence[Row[Any]]:
+    stmt = (
+        select(holds.c.transfer_id, transfers.c.debit_account_id, transfers.c.credit_account_id)
+        .join(transfers, transfers.c.id == holds.c.transfer_id)
+        .where(holds.c.state == HoldState.PENDING.value, holds.c.expires_at <= now)
+        .order_by(holds.c.expires_at)
+        .limit(limit)
+    )
+    return session.execute(stmt).all()
+
+
+def account_transfers(
+    session: Session, account_id: int, after_seq: int, limit: int
+) -> Sequence[Transfer]:
+    stmt = (
+        select(Transfer)
+        .where(
+            (Transfer.debit_account_id == account_id) | (Transfer.credit_account_id == account_id)
+        )
+        .where(Transfer.seq > after_seq)
+        .order_by(Transfer.seq)
+        .limit(limit)
+    )
+    return session.scalars(stmt).all()
+
+
+def get_transfer(session: Session, transfer_id: str) -> Transfer | None:
+    return session.scalars(select(Transfer).where(Transfer.id == transfer_id)).one_or_none()
+
+
+def transfers_by_reference(session: Session, reference: str) -> Sequence[Transfer]:
+    stmt = select(Transfer).where(Transfer.reference == reference).order_by(Transfer.seq)
+    return session.scalars(stmt).all()
+
+
+# Invariant queries for `sshub ledger check`.
+
+
+def counter_totals(session: Session) -> Row[Any]:
+    return session.execute(
+        select(*(func.coalesce(func.sum(accounts.c[n]), 0) for n in COUNTERS))
+    ).one()
+
+
+def all_accounts(session: Session) -> Sequence[Row[Any]]:
+    return session.execute(select(accounts).order_by(accounts.c.id)).all()
+
+
+def sums_from_transfers(session: Session) -> dict[int, dict[str, int]]:
+    """Each account's four counters recomputed from the transfers alone."""
+    sums: dict[int, dict[str, int]] = {}
+
+    def add(account_id: int, name: str, amount: int) -> None:
+        sums.setdefault(account_id, dict.fromkeys(COUNTERS, 0))[name] += amount
+
+    posted = (
+        select(
+            transfers.c.debit_account_id,
+            transfers.c.credit_account_id,
+            func.sum(transfers.c.amount),
+        )
+        .where(
+            transfers.c.flags.op("&")(int(TransferFlag.PENDING | TransferFlag.VOID_PENDING)) == 0
+        )
+        .group_by(transfers.c.debit_account_id, transfers.c.credit_account_id)
+    )
+    for debit, credit, total in session.execute(posted):
+        add(debit, "debits_posted", int(total))
+        add(credit, "credits_posted", int(total))
+    pending = (
+        select(
+            transfers.c.debit_account_id,
+            transfers.c.credit_account_id,
+            func.sum(transfers.c.amount),
+        )
+        .join(holds, holds.c.transfer_id == transfers.c.id)
+        .where(holds.c.state == HoldState.PENDING.value)
+        .group_by(transfers.c.debit_account_id, transfers.c.credit_account_id)
+    )
+    for debit, credit, total in session.execute(pending):
+        add(debit, "debits_pending", int(total))
+        add(credit, "credits_pending", int(total))
+    return sums
+
+
+def orphan_holds(session: Session) -> int:
+    """Pending transfers without a hold row, or holds resolved without a resolving transfer."""
+    missing = (
+        select(func.count())
+        .select_from(transfers)
+        .outerjoin(holds, holds.c.transfer_id == transfers.c.id)
+        .where(
+            transfers.c.flags.op("&")(int(TransferFlag.PENDING)) != 0, holds.c.transfer_id.is_(None)
+        )
+    )
+    return int(session.execute(missing).scalar_one())
