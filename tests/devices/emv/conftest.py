@@ -1,0 +1,16 @@
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# the shared folder is a sibling of the repository root
+VECTORS = Path(__file__).parents[3].parent / "shared" / "data" / "vectors.json"
+
+
+@pytest.fixture(scope="session")
+def vectors() -> dict[str, Any]:
+    # a missing file must fail the run, never skip it
+    with VECTORS.open(encoding="utf-8") as handle:
+        loaded: dict[str, Any] = json.load(handle)
+    return loaded
