@@ -12,6 +12,8 @@ from sqlalchemy import text
 from hub.config import Settings
 from hub.db import Database, utcnow
 from hub.errors import HubError, install_error_handlers
+from hub.issuer.endpoints import router as issuer_router
+from hub.issuer.protection import CardDataKeys
 from hub.ledger import service as ledger
 from hub.ledger.endpoints import router as ledger_router
 from hub.limits import BodySizeLimit
@@ -47,11 +49,13 @@ def create_app(
     app.state.settings = settings
     app.state.db = db
     app.state.clock = clock
+    app.state.card_keys = CardDataKeys.from_settings(settings)
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     install_request_context(app)
     _health_routes(app)
     app.include_router(ledger_router)
+    app.include_router(issuer_router)
     return app
 
 

@@ -84,10 +84,12 @@ def ledger_check() -> None:
 def demo_seed() -> None:
     """Create the demo accounts and fund them (safe to run again)."""
     from hub.demo.seed import seed
+    from hub.issuer.protection import CardDataKeys
 
     settings = Settings()
     _upgrade(settings)
-    ids = database().transaction(lambda s: seed(s, utcnow()))
+    keys = CardDataKeys.from_settings(settings)
+    ids = database().transaction(lambda s: seed(s, keys, utcnow()))
     for name, account_id in ids.items():
         typer.echo(f"{name:<20} account {account_id}")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from hub.app import create_app
 from hub.config import Settings
@@ -64,7 +64,8 @@ def postgres_url() -> str:
 
 
 def _empty_tables(db: Database) -> None:
-    names = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    existing = set(inspect(db.engine).get_table_names())
+    names = [t.name for t in reversed(Base.metadata.sorted_tables) if t.name in existing]
     with db.engine.begin() as conn:
         if db.is_sqlite:
             for name in names:
