@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 # checked by the service so that zero, negative and >64-bit amounts get their own codes.
 Fen = StrictInt
 TransferId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9:._\-]+$")]
+AccountId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
 AccountKind = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")]
 
 
@@ -56,8 +57,8 @@ class TransferIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: TransferId
-    debit_account_id: StrictInt | None = None
-    credit_account_id: StrictInt | None = None
+    debit_account_id: AccountId | None = None
+    credit_account_id: AccountId | None = None
     amount: Fen | None = None
     pending_id: TransferId | None = None
     code: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[a-z_]+$")]
