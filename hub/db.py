@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, TypeVar
 
 import structlog
 from fastapi import Depends, Request
-from sqlalchemy import BigInteger, DateTime, MetaData, create_engine, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -53,6 +53,10 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is None or value.tzinfo is not None:
             return value
         return value.replace(tzinfo=UTC)
+
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
+Id64 = BigInteger().with_variant(Integer, "sqlite")
 
 
 class Base(DeclarativeBase):

@@ -7,8 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.db import Base
-from hub.ledger.models import Id64
+from hub.db import Base, Id64
 
 
 class AuditEntry(Base):

@@ -8,7 +8,6 @@ from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
 from hub.issuer import service as issuer
-from hub.issuer.protection import CardDataKeys
 from hub.issuer.schemas import CardIn
 from hub.ledger import service as ledger
 from hub.ledger.schemas import AccountIn, TransferIn
@@ -26,7 +25,7 @@ DEMO_CARDS = [
 ]
 
 
-def seed(session: Session, keys: CardDataKeys, now: datetime) -> dict[str, int]:
+def seed(session: Session, keys: issuer.CardDataKeys, now: datetime) -> dict[str, int]:
     """Idempotent: a second run finds everything in place and moves no money."""
     treasury = ledger.ensure_account(session, TREASURY, now)
     funding = ledger.ensure_account(session, LOAN_FUNDING, now)

@@ -8,8 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from hub.db import Base
-from hub.ledger.models import Id64
+from hub.db import Base, Id64
 
 
 class CardStatus(enum.StrEnum):
