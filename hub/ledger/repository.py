@@ -6,7 +6,18 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Row,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from hub.ledger.models import Account, FailedTransfer, Hold, HoldState, Transfer, TransferFlag
@@ -34,13 +45,26 @@ def find_account(session: Session, kind: str, owner_ref: str) -> Account | None:
     return session.scalars(stmt).one_or_none()
 
 
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _among(
+    session: Session, column: ColumnElement[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL as `= ANY(array)`, one cached statement for any count."""
+    if _postgres(session):
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(list(values))
+
+
 def lock_accounts(session: Session, ids: Collection[int]) -> Sequence[Row[Any]]:
     """Lock in id order, always: two batches touching the same accounts cannot deadlock."""
     if not ids:
         return []
     stmt = (
         select(accounts)
-        .where(accounts.c.id.in_(sorted(ids)))
+        .where(_among(session, accounts.c.id, sorted(ids)))
         .order_by(accounts.c.id)
         .with_for_update()
     )
@@ -50,27 +74,72 @@ def lock_accounts(session: Session, ids: Collection[int]) -> Sequence[Row[Any]]:
 def transfers_by_id(session: Session, ids: Collection[str]) -> dict[str, Row[Any]]:
     if not ids:
         return {}
-    rows = session.execute(select(transfers).where(transfers.c.id.in_(list(ids))))
+    rows = session.execute(select(transfers).where(_among(session, transfers.c.id, ids)))
     return {row.id: row for row in rows}
 
 
 def holds_by_id(session: Session, ids: Collection[str]) -> dict[str, Row[Any]]:
     if not ids:
         return {}
-    rows = session.execute(select(holds).where(holds.c.transfer_id.in_(list(ids))))
+    rows = session.execute(select(holds).where(_among(session, holds.c.transfer_id, ids)))
     return {row.transfer_id: row for row in rows}
 
 
 def failed_results(session: Session, ids: Collection[str]) -> dict[str, str]:
     if not ids:
         return {}
-    rows = session.execute(select(failed.c.id, failed.c.result).where(failed.c.id.in_(list(ids))))
+    stmt = select(failed.c.id, failed.c.result).where(_among(session, failed.c.id, ids))
+    rows = session.execute(stmt)
     return {row.id: row.result for row in rows}
 
 
+# PostgreSQL gets one statement per batch with array parameters (unnest): a fixed text that the
+# server and SQLAlchemy cache, instead of a round trip per row. SQLite runs in-process, where a
+# plain executemany is already cheap.
+PG_INSERT_TRANSFERS = text(
+    """
+    INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, pending_id,
+                                  code, reference, flags, timeout, currency, created_at)
+    SELECT t.*, :created_at FROM unnest(
+        CAST(:id AS text[]), CAST(:debit_account_id AS bigint[]),
+        CAST(:credit_account_id AS bigint[]), CAST(:amount AS bigint[]),
+        CAST(:pending_id AS text[]), CAST(:code AS text[]), CAST(:reference AS text[]),
+        CAST(:flags AS int[]), CAST(:timeout AS int[]), CAST(:currency AS text[])
+    ) AS t
+    """
+)
+PG_WRITE_COUNTERS = text(
+    """
+    UPDATE ledger_accounts AS a
+    SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpe, credits_pending = v.cpe
+    FROM unnest(CAST(:ids AS bigint[]), CAST(:dp AS bigint[]), CAST(:cp AS bigint[]),
+                CAST(:dpe AS bigint[]), CAST(:cpe AS bigint[])) AS v(id, dp, cp, dpe, cpe)
+    WHERE a.id = v.id
+    """
+)
+TRANSFER_COLUMNS = (
+    "id",
+    "debit_account_id",
+    "credit_account_id",
+    "amount",
+    "pending_id",
+    "code",
+    "reference",
+    "flags",
+    "timeout",
+    "currency",
+)
+
+
 def insert_transfers(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
+    """Insert in order (rows of one batch share created_at)."""
+    if not rows:
+        return
+    if not _postgres(session):
         session.execute(insert(transfers), rows)
+        return
+    params: dict[str, Any] = {name: [row[name] for row in rows] for name in TRANSFER_COLUMNS}
+    session.execute(PG_INSERT_TRANSFERS, params | {"created_at": rows[0]["created_at"]})
 
 
 def insert_holds(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -93,14 +162,22 @@ def resolve_holds(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(stmt, rows)
 
 
-def write_counters(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        stmt = (
-            update(accounts)
-            .where(accounts.c.id == bindparam("b_id"))
-            .values({name: bindparam(f"b_{name}") for name in COUNTERS})
-        )
-        session.execute(stmt, rows)
+def write_counters(session: Session, rows: list[tuple[int, int, int, int, int]]) -> None:
+    """Set (id, debits_posted, credits_posted, debits_pending, credits_pending) per account."""
+    if not rows:
+        return
+    if _postgres(session):
+        ids, dp, cp, dpe, cpe = (list(col) for col in zip(*rows, strict=True))
+        session.execute(PG_WRITE_COUNTERS, {"ids": ids, "dp": dp, "cp": cp, "dpe": dpe, "cpe": cpe})
+        return
+    stmt = (
+        update(accounts)
+        .where(accounts.c.id == bindparam("b_id"))
+        .values({name: bindparam(f"b_{name}") for name in COUNTERS})
+    )
+    session.execute(
+        stmt, [dict(zip(("b_id", *(f"b_{n}" for n in COUNTERS)), row, strict=True)) for row in rows]
+    )
 
 
 def due_holds(session: Session, now: datetime, limit: int) -> Sequence[Row[Any]]:

@@ -396,10 +396,7 @@ class _Batch:
         repo.write_counters(
             session,
             [
-                {
-                    "b_id": account_id,
-                    **{f"b_{n}": getattr(self.accounts[account_id], n) for n in repo.COUNTERS},
-                }
+                (account_id, *(getattr(self.accounts[account_id], n) for n in repo.COUNTERS))
                 for account_id in sorted(self.touched)
             ],
         )

@@ -1,0 +1,58 @@
+"""Shared pieces of the benchmarks: a fresh PostgreSQL database, pgbench, percentiles."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import psycopg
+
+SERVER = os.environ.get("HUB_BENCH_PG_SERVER", "sshub:sshub@127.0.0.1:5432")
+
+
+def fresh_database(name: str) -> str:
+    """Drop and create `name`; return its SQLAlchemy URL, schema made by the migrations."""
+    from hub.migrations import upgrade
+
+    with psycopg.connect(f"postgresql://{SERVER}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://{SERVER}/{name}"
+    upgrade(url)
+    return url
+
+
+def pgbench_tps(clients: int = 8, seconds: int = 10, scale: int = 10) -> float:
+    """TPS of pgbench's built-in TPC-B-like script on the same server."""
+    user_pass, host_port = SERVER.split("@")
+    user, password = user_pass.split(":")
+    host, port = host_port.split(":")
+    env = os.environ | {"PGPASSWORD": password}
+    base = ["-h", host, "-p", port, "-U", user]
+    with psycopg.connect(f"postgresql://{SERVER}/postgres", autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "sshub_pgbench" WITH (FORCE)')
+        conn.execute('CREATE DATABASE "sshub_pgbench"')
+    subprocess.run(
+        ["pgbench", *base, "-i", "-q", "-s", str(scale), "sshub_pgbench"],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
+    out = subprocess.run(
+        ["pgbench", *base, "-c", str(clients), "-j", "2", "-T", str(seconds), "sshub_pgbench"],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
+    match = re.search(r"tps = ([\d.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
