@@ -62,9 +62,9 @@ def breaches(name: str, imported: str) -> str | None:
         ):
             return "hub imports only devices.protocol, devices.emv and devices.qr"
         # The command line may start a simulator (`sshub simulate ...`); nothing else in hub may.
-        if target[0] == "integrations" and len(target) > 2 and target[2] != "client":
-            if not (name in WIRING and target[2] == "simulator"):
-                return "hub imports only integrations.*.client"
+        allowed = {"client", "simulator"} if name in WIRING else {"client"}
+        if target[0] == "integrations" and len(target) > 2 and target[2] not in allowed:
+            return "hub imports only integrations.*.client"
         return _domain_breach(name, target)
     return None
 
