@@ -156,11 +156,12 @@ class Database:
         self.engine.dispose()
 
 
-def get_database(request: Request) -> Database:
+# Async on purpose: they only read app state, and a sync dependency costs a threadpool hop.
+async def get_database(request: Request) -> Database:
     return request.app.state.db  # type: ignore[no-any-return]
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     return request.app.state.clock()  # type: ignore[no-any-return]
 
 

@@ -6,11 +6,12 @@ import logging
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("hub_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -40,29 +41,46 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     )
 
 
-def _route_of(request: Request) -> str:
+def _route_of(scope: Scope) -> str:
     # The route template, not the raw path, keeps metric cardinality bounded.
-    route = request.scope.get("route")
+    route = scope.get("route")
     return getattr(route, "path", "unmatched")
 
 
-def install_request_context(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def _request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=request_id[:64])
+class RequestContext:
+    """Request id in every log line, and latency/count metrics per route.
+
+    A plain ASGI middleware: Starlette's BaseHTTPMiddleware costs a task and a stream per request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = (given or uuid.uuid4().hex)[:64]
+        status = 500
         started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers["x-request-id"] = request_id
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            response = await call_next(request)
+            await self.app(scope, receive, send_with_id)
         finally:
             structlog.contextvars.clear_contextvars()
-        route = _route_of(request)
-        LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        response.headers["x-request-id"] = request_id[:64]
-        return response
+            route = _route_of(scope)
+            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            REQUESTS.labels(scope["method"], route, str(status)).inc()
 
 
 def metrics_response() -> Response:

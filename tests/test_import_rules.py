@@ -9,9 +9,14 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("hub", "devices", "integrations")
 SHARED_DEVICE_CONTRACTS = ("devices.protocol", "devices.emv", "devices.qr")
 # Modules of another domain that a domain may use: its rules and what crosses its boundary.
-PUBLIC_DOMAIN_MODULES = {"service", "schemas", "errors"}
+# (`auth`: the gateway's terminal-request dependency that every terminal endpoint uses.)
+PUBLIC_DOMAIN_MODULES = {"service", "schemas", "errors", "auth"}
 # Composition roots and boundaries: they wire domains together.
 WIRING = {"hub.app", "hub.cli"}
+COMMAND_LINE = "hub.cli"
+# The demo district (`sshub demo run`) is a launcher like the command line: it seeds through the
+# domains, starts the simulators and drives real terminal agents and virtual cards.
+DEMO_LAUNCHER = "hub.demo"
 
 
 def modules() -> dict[str, Path]:
@@ -55,17 +60,28 @@ def breaches(name: str, imported: str) -> str | None:
         if target[0] == "devices" and not imported.startswith(SHARED_DEVICE_CONTRACTS):
             return "integrations import only devices' protocol codecs"
     if top == "hub":
+        if name == DEMO_LAUNCHER or name.startswith(DEMO_LAUNCHER + "."):
+            return _demo_breach(target)
+        # `sshub` also mounts the device tools' command groups (`sshub card`, `sshub scanner`).
+        device_cli = name == COMMAND_LINE and "cli" in target[2:]
         if (
             target[0] == "devices"
             and len(target) > 1
             and not imported.startswith(SHARED_DEVICE_CONTRACTS)
+            and not device_cli
         ):
             return "hub imports only devices.protocol, devices.emv and devices.qr"
         # The command line may start a simulator (`sshub simulate ...`); nothing else in hub may.
-        allowed = {"client", "simulator"} if name in WIRING else {"client"}
+        allowed = {"client", "simulator"} if name == COMMAND_LINE else {"client"}
         if target[0] == "integrations" and len(target) > 2 and target[2] not in allowed:
             return "hub imports only integrations.*.client"
         return _domain_breach(name, target)
+    return None
+
+
+def _demo_breach(target: list[str]) -> str | None:
+    if target[0] == "integrations" and len(target) > 2 and target[2] not in ("client", "simulator"):
+        return "the demo launcher uses only integrations' clients and simulators"
     return None
 
 
@@ -103,4 +119,10 @@ def test_the_checker_catches_breaches():
     assert breaches("hub.payments.service", "hub.ledger.service") is None
     assert breaches("hub.app", "hub.ledger.endpoints") is None
     assert breaches("hub.cli", "integrations.loans.simulator") is None
+    assert breaches("hub.cli", "devices.scanner.cli.app") is None
+    assert breaches("hub.app", "devices.scanner.cli")
     assert breaches("hub.app", "integrations.loans.platform")
+    assert breaches("hub.demo.district", "devices.agent.agent") is None
+    assert breaches("hub.demo.district", "hub.disbursements.clients") is None
+    assert breaches("hub.demo.district", "integrations.loans.platform")
+    assert breaches("hub.demos", "devices.agent.agent")

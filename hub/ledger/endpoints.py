@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from hub.auth import require_ops
 from hub.db import Db, Now
@@ -13,6 +13,7 @@ from hub.ledger.errors import LedgerError
 from hub.ledger.schemas import (
     AccountIn,
     AccountOut,
+    AccountsPage,
     BalanceOut,
     BatchIn,
     TransferIn,
@@ -20,6 +21,11 @@ from hub.ledger.schemas import (
     TransferResult,
     TransfersPage,
 )
+
+# Ids and cursors are 64-bit in the database: a larger number is a 422, not a driver overflow.
+MAX_ID = 2**63 - 1
+AccountPathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+Cursor = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 router = APIRouter(prefix="/api/ledger", tags=["ledger"], dependencies=[Depends(require_ops)])
 
@@ -29,23 +35,37 @@ def create_account(spec: AccountIn, db: Db, now: Now) -> AccountOut:
     return db.transaction(lambda s: AccountOut.model_validate(service.create_account(s, spec, now)))
 
 
+@router.get("/accounts")
+def list_accounts(
+    db: Db,
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+    cursor: Cursor = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> AccountsPage:
+    with db.session() as s:
+        items, next_cursor = service.list_accounts(s, kind, cursor, limit)
+        return AccountsPage(
+            items=[AccountOut.model_validate(a) for a in items], next_cursor=next_cursor
+        )
+
+
 @router.get("/accounts/{account_id}")
-def get_account(account_id: int, db: Db) -> AccountOut:
+def get_account(account_id: AccountPathId, db: Db) -> AccountOut:
     with db.session() as s:
         return AccountOut.model_validate(service.get_account(s, account_id))
 
 
 @router.get("/accounts/{account_id}/balance")
-def get_balance(account_id: int, db: Db) -> BalanceOut:
+def get_balance(account_id: AccountPathId, db: Db) -> BalanceOut:
     with db.session() as s:
         return service.balance(service.get_account(s, account_id))
 
 
 @router.get("/accounts/{account_id}/transfers")
 def account_transfers(
-    account_id: int,
+    account_id: AccountPathId,
     db: Db,
-    cursor: Annotated[int, Query(ge=0)] = 0,
+    cursor: Cursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> TransfersPage:
     with db.session() as s:

@@ -40,6 +40,15 @@ def get_account(session: Session, account_id: int) -> Account | None:
     return session.get(Account, account_id)
 
 
+def list_accounts(
+    session: Session, kind: str | None, after_id: int, limit: int
+) -> Sequence[Account]:
+    stmt = select(Account).where(Account.id > after_id).order_by(Account.id).limit(limit)
+    if kind:
+        stmt = stmt.where(Account.kind == kind)
+    return session.scalars(stmt).all()
+
+
 def find_account(session: Session, kind: str, owner_ref: str) -> Account | None:
     stmt = select(Account).where(Account.kind == kind, Account.owner_ref == owner_ref)
     return session.scalars(stmt).one_or_none()
@@ -59,14 +68,19 @@ def _among(
 
 
 def lock_accounts(session: Session, ids: Collection[int]) -> Sequence[Row[Any]]:
-    """Lock in id order, always: two batches touching the same accounts cannot deadlock."""
+    """Lock in id order, always: two batches touching the same accounts cannot deadlock.
+
+    FOR NO KEY UPDATE (key_share): rows of other domains that reference an account take a KEY
+    SHARE lock on it through their foreign key; a plain FOR UPDATE would wait on those and
+    deadlock two payments at one unit.
+    """
     if not ids:
         return []
     stmt = (
         select(accounts)
         .where(_among(session, accounts.c.id, sorted(ids)))
         .order_by(accounts.c.id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     )
     return session.execute(stmt).all()
 

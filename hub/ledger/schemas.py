@@ -42,6 +42,11 @@ class AccountOut(BaseModel):
     created_at: datetime
 
 
+class AccountsPage(BaseModel):
+    items: list[AccountOut]
+    next_cursor: int | None
+
+
 class BalanceOut(BaseModel):
     account_id: int
     currency: str

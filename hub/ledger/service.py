@@ -47,6 +47,14 @@ def get_account(session: Session, account_id: int) -> Account:
     return account
 
 
+def list_accounts(
+    session: Session, kind: str | None = None, cursor: int = 0, limit: int = 100
+) -> tuple[Sequence[Account], int | None]:
+    """Accounts in id order, optionally of one kind; the cursor is the last id seen."""
+    items = repo.list_accounts(session, kind, cursor, limit)
+    return items, (items[-1].id if len(items) == limit else None)
+
+
 def find_account(session: Session, kind: str, owner_ref: str) -> Account | None:
     return repo.find_account(session, kind, owner_ref)
 

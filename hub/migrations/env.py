@@ -10,14 +10,14 @@ from alembic import context
 import hub
 from hub.db import Base, make_engine
 
-# Every domain's models, so autogenerate sees the whole schema.
-for module in pkgutil.iter_modules(hub.__path__):
-    if module.ispkg:
-        try:
-            importlib.import_module(f"hub.{module.name}.models")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"hub.{module.name}.models":
-                raise
+# Every domain's table modules (models.py, and e.g. payments/code_models.py), so autogenerate
+# sees the whole schema.
+for domain in pkgutil.iter_modules(hub.__path__):
+    if domain.ispkg:
+        package = importlib.import_module(f"hub.{domain.name}")
+        for module in pkgutil.iter_modules(package.__path__):
+            if module.name == "models" or module.name.endswith("_models"):
+                importlib.import_module(f"hub.{domain.name}.{module.name}")
 
 connectable = make_engine(context.config.get_main_option("sqlalchemy.url") or "")
 

@@ -168,6 +168,14 @@ class TestApi:
         balance = client.get(f"/api/ledger/accounts/{card}/balance").json()
         assert balance["posted"] == 10_000 - 50 and balance["available"] == 10_000 - 50
 
+    def test_accounts_list_by_kind_with_a_cursor(self, client, books):
+        cards = client.get("/api/ledger/accounts", params={"kind": "card", "limit": 1}).json()
+        assert [a["owner_ref"] for a in cards["items"]] == ["K1"]
+        rest = client.get(
+            "/api/ledger/accounts", params={"kind": "card", "cursor": cards["next_cursor"]}
+        ).json()
+        assert [a["owner_ref"] for a in rest["items"]] == ["K2"] and rest["next_cursor"] is None
+
     def test_api_needs_the_ops_token(self, client):
         r = client.get("/api/ledger/accounts/1", headers={"Authorization": "Bearer wrong"})
         assert (r.status_code, r.json()["error"]["code"]) == (401, "unauthorized")
