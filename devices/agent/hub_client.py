@@ -1,0 +1,127 @@
+"""A small signed HTTP client for talking to the hub as a terminal.
+
+Any terminal flow (heartbeats, card taps, QR scans) uses it:
+
+    client = HubClient("https://hub.example", terminal_id, private_key)
+    receipt = client.post("/api/terminal/events", {...})   # parsed JSON, or an exception
+
+Each call is signed afresh (new timestamp and nonce), so a retried or long-queued message is
+never refused as a replay or for clock skew. The body sent is exactly the bytes signed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from devices.protocol.signing import sign_request
+
+
+class HubUnavailable(Exception):
+    """The hub could not be reached or answered 5xx: try again later, nothing was refused."""
+
+
+class HubRefused(Exception):
+    """The hub answered 4xx; `code` is its stable error code."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+
+
+def encode_body(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+class HubClient:
+    """Signed requests of one terminal to one hub."""
+
+    def __init__(
+        self,
+        base_url: str,
+        terminal_id: int,
+        private_key: Ed25519PrivateKey,
+        *,
+        timeout: float = 10.0,
+        http: httpx.Client | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock
+        self.terminal_id = terminal_id
+        self.private_key = private_key
+        self._http = http or httpx.Client(timeout=timeout)
+
+    def post(self, path: str, json_body: Any) -> dict[str, Any]:
+        """POST a JSON body; returns the JSON answer, raises HubRefused or HubUnavailable."""
+        return _answer(self.send("POST", path, encode_body(json_body)))
+
+    def get(self, path: str) -> dict[str, Any]:
+        return _answer(self.send("GET", path, b""))
+
+    def send(self, method: str, path: str, body: bytes) -> httpx.Response:
+        """Sign and send raw bytes; the response is returned whatever its status."""
+        url = self.base_url + path
+        parts = urlsplit(url)
+        signed_path = parts.path + (f"?{parts.query}" if parts.query else "")
+        headers = sign_request(
+            self.private_key,
+            self.terminal_id,
+            method,
+            signed_path,
+            body,
+            timestamp=int(self.clock()),
+        )
+        if body:
+            headers["Content-Type"] = "application/json"
+        try:
+            return self._http.request(method, url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise HubUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def post_unsigned(
+    base_url: str, path: str, body: Any, *, http: httpx.Client | None = None, timeout: float = 10.0
+) -> dict[str, Any]:
+    """For enrollment only: the terminal has no key yet, the one-time code is the credential."""
+    client = http or httpx.Client(timeout=timeout)
+    try:
+        response = client.post(
+            base_url.rstrip("/") + path,
+            content=encode_body(body),
+            headers={"Content-Type": "application/json"},
+        )
+    except httpx.HTTPError as exc:
+        raise HubUnavailable(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        if http is None:
+            client.close()
+    return _answer(response)
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    if response.status_code >= 500:
+        raise HubUnavailable(f"hub answered {response.status_code}")
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = {}
+    if response.status_code >= 400:
+        error = payload.get("error", {}) if isinstance(payload, dict) else {}
+        raise HubRefused(
+            response.status_code,
+            str(error.get("code", "http_error")),
+            str(error.get("message", "")),
+        )
+    return payload if isinstance(payload, dict) else {"items": payload}
