@@ -28,3 +28,38 @@ class CardExpired(HubError):
 class InvalidPan(HubError):
     code = "pan_invalid"
     status = 422
+
+
+# Issuer cryptography.
+
+
+class IssuerKeyMissing(HubError):
+    code = "issuer_key_missing"
+    status = 409
+
+
+class IssuerKeysExhausted(HubError):
+    code = "issuer_key_versions_exhausted"
+    status = 409
+
+
+class IccDataInvalid(HubError):
+    code = "icc_data_invalid"
+    status = 422
+
+
+class PinKeyInvalid(HubError):
+    code = "pin_key_invalid"
+    status = 422
+
+
+class PinKeyUnknown(HubError):
+    """The PIN block names a key version this terminal never agreed: agree a new one."""
+
+    code = "pin_key_unknown"
+    status = 409
+
+
+class PinFormatInvalid(HubError):
+    code = "pin_invalid"
+    status = 422

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, Id64
@@ -33,4 +33,56 @@ class Card(Base):
     expiry: Mapped[date]
     status: Mapped[str] = mapped_column(String(8), default=CardStatus.ACTIVE.value)
     account_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))
+    created_at: Mapped[datetime]
+
+
+# Issuer cryptography (card taps): master keys, per-card counters and PIN, terminal PIN keys.
+
+
+class KeyStatus(enum.StrEnum):
+    ACTIVE = "active"  # personalises new cards and verifies
+    RETIRED = "retired"  # verifies the cards made under it, personalises nothing new
+
+
+class IssuerKey(Base):
+    """An issuer master key, wrapped (AES-GCM) under the key-encryption key. Never shown."""
+
+    __tablename__ = "issuer_keys"
+    __table_args__ = (UniqueConstraint("purpose", "version"),)
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # "ac": application cryptograms
+    version: Mapped[int] = mapped_column(Integer)  # the DKI the card reports in 9F10
+    key_wrapped: Mapped[str] = mapped_column(String(128))
+    kcv: Mapped[str] = mapped_column(String(6))
+    status: Mapped[str] = mapped_column(String(8), default=KeyStatus.ACTIVE.value)
+    created_at: Mapped[datetime]
+    retired_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CardSecurity(Base):
+    """What the issuer tracks per card beyond the registry: the last online ATC and the PIN."""
+
+    __tablename__ = "issuer_card_security"
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("issuer_cards.id"), primary_key=True)
+    last_atc: Mapped[int | None] = mapped_column(Integer, default=None)
+    # HMAC-SHA256 under a key from the KEK over salt, card and PIN: the PIN itself is not kept.
+    pin_verifier: Mapped[str | None] = mapped_column(String(64), default=None)
+    pin_salt: Mapped[str | None] = mapped_column(String(32), default=None)
+    pin_tries: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime]
+
+
+class TerminalPinKey(Base):
+    """A terminal's PIN key (agreed by X25519 + HKDF), wrapped under the key-encryption key."""
+
+    __tablename__ = "issuer_terminal_pin_keys"
+    __table_args__ = (UniqueConstraint("terminal_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    terminal_id: Mapped[int] = mapped_column(ForeignKey("gateway_terminals.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    key_wrapped: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(8), default=KeyStatus.ACTIVE.value)
     created_at: Mapped[datetime]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.issuer.models import Card
+from hub.issuer.models import Card, CardSecurity, IssuerKey, TerminalPinKey
 
 
 def add(session: Session, card: Card) -> Card:
@@ -41,3 +43,58 @@ def exists(session: Session, card_number: str, card_id_code: str, pan_hash: str)
         | (Card.pan_hash == pan_hash)
     )
     return session.scalars(stmt).first() is not None
+
+
+# Issuer keys, card security state, terminal PIN keys.
+
+
+def issuer_keys(session: Session, purpose: str) -> Sequence[IssuerKey]:
+    stmt = select(IssuerKey).where(IssuerKey.purpose == purpose).order_by(IssuerKey.version)
+    return session.scalars(stmt).all()
+
+
+def issuer_key(session: Session, purpose: str, version: int) -> IssuerKey | None:
+    stmt = select(IssuerKey).where(IssuerKey.purpose == purpose, IssuerKey.version == version)
+    return session.scalars(stmt).one_or_none()
+
+
+def add_issuer_key(session: Session, key: IssuerKey) -> IssuerKey:
+    session.add(key)
+    session.flush()
+    return key
+
+
+def card_security(session: Session, card_id: int, *, lock: bool = False) -> CardSecurity | None:
+    """The card's counters and PIN state; `lock` serialises taps of one card (PostgreSQL)."""
+    stmt = select(CardSecurity).where(CardSecurity.card_id == card_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).one_or_none()
+
+
+def add_card_security(session: Session, row: CardSecurity) -> CardSecurity:
+    session.add(row)
+    session.flush()
+    return row
+
+
+def terminal_pin_key(session: Session, terminal_id: int, version: int) -> TerminalPinKey | None:
+    stmt = select(TerminalPinKey).where(
+        TerminalPinKey.terminal_id == terminal_id, TerminalPinKey.version == version
+    )
+    return session.scalars(stmt).one_or_none()
+
+
+def terminal_pin_keys(session: Session, terminal_id: int) -> Sequence[TerminalPinKey]:
+    stmt = (
+        select(TerminalPinKey)
+        .where(TerminalPinKey.terminal_id == terminal_id)
+        .order_by(TerminalPinKey.version)
+    )
+    return session.scalars(stmt).all()
+
+
+def add_terminal_pin_key(session: Session, row: TerminalPinKey) -> TerminalPinKey:
+    session.add(row)
+    session.flush()
+    return row

@@ -1,0 +1,3 @@
+from devices.emulators.sscard.cli import main
+
+main()
