@@ -1,0 +1,1 @@
+"""Loan disbursements: orders from the loan system credited to card accounts exactly once."""

@@ -1,0 +1,1 @@
+"""The outbox: outbound calls written with the state change, delivered later with retries."""

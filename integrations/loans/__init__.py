@@ -1,0 +1,1 @@
+"""The bank's loan system: disbursement orders in, signed callbacks out."""
