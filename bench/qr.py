@@ -1,30 +1,72 @@
-"""Compare pyzbar (through devices.qr.frames.decode_frame) with zxing-cpp on camera-like frames.
+"""QR benchmarks: (a) camera-frame decoding, pyzbar (through devices.qr.frames.decode_frame)
+beside zxing-cpp on camera-like frames; (b) payment-code submissions per second through the
+signed terminal API on PostgreSQL.
 
-Run: .venv/bin/python bench/qr.py
+Run: .venv/bin/python bench/qr.py [--frames-only | --codes-only] [--seconds 10] [--clients 8]
 
 Frames are made here, deterministically: payment codes (CPM) and bill codes (MPM) shown at
 640x480 and 1280x720 on a photo-like backdrop, clean, rotated, tilted, blurred, noisy, small,
 and frames with no code at all, saved as JPEG as a camera scanner would send them. Prints
 frames per second and accuracy side by side; asserts nothing.
+
+(b) A hub (uvicorn, 2 workers) on a fresh PostgreSQL database; one enrolled scanning terminal
+per client process, each with its own cardholders; payment codes issued beforehand (they are
+not what is measured). Each client submits scanned codes with new transaction ids as fast as
+the hub answers: decode, MAC, the code's row lock, card checks, a hold and its capture in the
+ledger, the payment records and their audit entries, one transaction per submission.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
+import multiprocessing as mp
+import os
 import random
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx
 import zxingcpp
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    load_pem_private_key,
+)
 from PIL import Image, ImageFilter
+from pydantic import SecretStr
 
+from bench.common import fresh_database, percentile
+from devices.agent.hub_client import HubClient, HubRefused, HubUnavailable
 from devices.emv.tlv import Tlv, encode
+from devices.protocol.messages import EnrolmentRequest
+from devices.protocol.signing import public_key_text
 from devices.qr.cpm import ConsumerPayload, encode_cpm
 from devices.qr.errors import QrError
 from devices.qr.frames import decode_frame
 from devices.qr.mpm import MpmField, encode_mpm
 from devices.qr.render import render_png
+from hub.config import Settings
+from hub.db import Database
+from hub.gateway import service as gateway
+from hub.gateway.schemas import TerminalIn, UnitIn
+from hub.issuer import service as issuer
+from hub.issuer.protection import CardDataKeys
+from hub.issuer.schemas import CardIn
+from hub.ledger import service as ledger
+from hub.ledger.schemas import AccountIn, TransferIn
+from hub.payments import codes
 
 RESOLUTIONS = [(640, 480), (1280, 720)]
 TIMED_PASSES = 2
@@ -232,7 +274,7 @@ def frames_per_second(decoder: Decoder, frames: list[Frame]) -> float:
     return TIMED_PASSES * len(frames) / (time.perf_counter() - start)
 
 
-def main() -> None:
+def frame_decoding() -> None:
     started = time.perf_counter()
     frames = make_frames()
     decoders: dict[str, Decoder] = {"pyzbar": with_pyzbar, "zxing-cpp": with_zxing}
@@ -261,6 +303,203 @@ def main() -> None:
         print(f"{condition.name:<17}{cells}")
     print("\nframes/s include JPEG decoding; pyzbar's include decode_frame's retries on misses.")
     print(f"(total run {time.perf_counter() - started:.1f} s)")
+
+
+# --- (b) payment-code submissions through the API on PostgreSQL ------------------------------
+
+CARDS_PER_CLIENT = 20
+CODE_AMOUNT = 100  # fen
+# Codes issued per client per timed second: a client that runs out stops early, and the rate
+# is taken over the time the clients actually ran.
+CODES_PER_CLIENT_SECOND = 60
+INSTITUTION = "H33010200001"
+
+
+@dataclass(frozen=True)
+class BenchTerminal:
+    terminal_id: int
+    key_pem: bytes
+    payloads: list[str]
+
+
+def _luhn(body: str) -> str:
+    total = 0
+    for position, digit in enumerate(int(c) for c in reversed(body)):
+        if position % 2 == 0:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return body + str((10 - total % 10) % 10)
+
+
+def _cards(session: Any, first: int, last: int, now: datetime) -> list[int]:
+    keys = CardDataKeys.from_settings(_settings())
+    treasury = ledger.ensure_account(session, AccountIn(kind="treasury", owner_ref="bank"), now)
+    ids = []
+    for n in range(first, last):
+        spec = CardIn(
+            card_number=f"Q{n:08d}",
+            card_id_code=f"330100D15600000600{n:014d}",
+            holder_name="王秀兰",
+            id_number=SecretStr(f"3301021961{n:08d}"),
+            pan=SecretStr(_luhn(f"623170{n:012d}")),
+            expiry=date(2034, 1, 31),
+        )
+        card = issuer.register_card(session, spec, keys, now)
+        fund = TransferIn(
+            id=f"bench:qr:fund:{n}",
+            debit_account_id=treasury.id,
+            credit_account_id=card.account_id,
+            amount=10**10,
+            code="deposit",
+        )
+        ledger.transfer(session, fund, now)
+        ids.append(card.id)
+    return ids
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _terminal(db: Any, unit_id: int, index: int, codes_each: int, now: datetime) -> BenchTerminal:
+    key = Ed25519PrivateKey.generate()
+    serial = f"QB{index:08d}"
+
+    def enrol(s: Any) -> int:
+        spec = TerminalIn(unit_id=unit_id, serial=serial, model="SSC-QS210")
+        terminal = gateway.preregister_terminal(s, spec, actor="bench", now=now)
+        code = gateway.create_enrollment_code(
+            s, terminal.id, actor="bench", now=now, hub_url="http://bench"
+        )
+        request = EnrolmentRequest(
+            code=code.code,
+            serial=serial,
+            model="SSC-QS210",
+            public_key=public_key_text(key.public_key()),
+            firmware_version="1.0.0",
+        )
+        return gateway.enrol(s, request, now=now, interval=60.0).terminal_id
+
+    terminal_id = db.transaction(enrol)
+    cards = db.transaction(
+        lambda s: _cards(s, index * CARDS_PER_CLIENT, (index + 1) * CARDS_PER_CLIENT, now)
+    )
+    code_key = codes.PaymentCodeKey.from_settings(_settings())
+    policy = codes.CodePolicy(validity_seconds=3600)  # issued before the timed run starts
+    payloads = db.transaction(
+        lambda s: [
+            codes.issue_code(s, cards[n % len(cards)], code_key, policy, now).payload
+            for n in range(codes_each)
+        ]
+    )
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    return BenchTerminal(terminal_id, pem, payloads)
+
+
+def _set_up(url: str, clients: int, codes_each: int) -> list[BenchTerminal]:
+    db = Database(url)
+    now = datetime.now(UTC)
+    unit = UnitIn(institution_code=INSTITUTION, name="Bench Hospital", region_code="330102")
+    unit_id = db.transaction(lambda s: gateway.create_unit(s, unit, actor="bench", now=now).id)
+    terminals = [_terminal(db, unit_id, i, codes_each, now) for i in range(clients)]
+    db.dispose()
+    return terminals
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_hub(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
+    env = os.environ | {"HUB_DATABASE_URL": url, "HUB_LOG_LEVEL": "WARNING"}
+    command = [sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    hub = subprocess.Popen(command, env=env)
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return hub
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    hub.terminate()
+    raise SystemExit("the hub did not start")
+
+
+def _code_client(
+    args: tuple[str, BenchTerminal, int, float, float],
+) -> tuple[int, int, list[float]]:
+    hub_url, terminal, worker, start_at, seconds = args
+    key = load_pem_private_key(terminal.key_pem, None)
+    http = httpx.Client(timeout=30, limits=httpx.Limits(max_connections=1))
+    hub = HubClient(hub_url, terminal.terminal_id, key, http=http)  # type: ignore[arg-type]
+    time.sleep(max(0.0, start_at - time.time()))
+    began = time.perf_counter()
+    deadline = began + seconds
+    latencies: list[float] = []
+    paid = 0
+    for n, payload in enumerate(terminal.payloads):
+        if time.perf_counter() >= deadline:
+            break
+        body = {"transaction_id": f"b{worker}-{n}", "amount_fen": CODE_AMOUNT, "payload": payload}
+        started = time.perf_counter()
+        try:
+            hub.post("/api/terminal/payment-codes/payments", body)
+            paid += 1
+        except (HubRefused, HubUnavailable):  # counted as not paid; the figure says how many
+            pass
+        latencies.append((time.perf_counter() - started) * 1000)
+    return len(latencies), paid, latencies, time.perf_counter() - began
+
+
+def payment_code_submissions(clients: int, seconds: float, workers: int) -> None:
+
+    codes_each = int(seconds * CODES_PER_CLIENT_SECOND)
+    print(f"\n(b) payment-code submissions: {clients} terminals, {clients * codes_each} codes ...")
+    url = fresh_database("sshub_bench_qr")
+    terminals = _set_up(url, clients, codes_each)
+    port = _free_port()
+    hub = _start_hub(url, workers, port)
+    try:
+        start_at = time.time() + 3 + 0.2 * clients
+        jobs = [
+            (f"http://127.0.0.1:{port}", terminal, w, start_at, seconds)
+            for w, terminal in enumerate(terminals)
+        ]
+        with mp.get_context("spawn").Pool(clients) as pool:
+            results = pool.map(_code_client, jobs)
+    finally:
+        hub.terminate()
+        hub.wait(timeout=30)
+    done, paid = sum(r[0] for r in results), sum(r[1] for r in results)
+    latencies = [lat for r in results for lat in r[2]]
+    elapsed = max(r[3] for r in results)
+    print(
+        f"    signed API, PostgreSQL, {workers} hub workers, {clients} client processes, "
+        f"{elapsed:.1f} s"
+    )
+    print(f"    submissions/s {done / elapsed:,.0f}  (paid {paid}/{done})")
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    print(f"    per submission: p50 {p50:.1f} ms, p99 {p99:.1f} ms  ({os.cpu_count()} cores here)")
+    with Database(url).session() as s:
+        problems = ledger.check_invariants(s)
+    print("    ledger invariants after the run:", "hold" if not problems else problems[:3])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames-only", action="store_true")
+    parser.add_argument("--codes-only", action="store_true")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    if not args.codes_only:
+        frame_decoding()
+    if not args.frames_only:
+        payment_code_submissions(args.clients, args.seconds, args.workers)
 
 
 if __name__ == "__main__":

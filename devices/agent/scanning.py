@@ -1,0 +1,208 @@
+"""The agent's scan flow: codes from the scan engine or camera go to the hub, signed.
+
+A payment-code submission carries the sale's transaction id, chosen here once per sale, so a
+retry (after a timeout, a dropped connection, a restart) can never charge twice: the hub
+answers a repeated transaction id with the first result. When the hub cannot be reached the
+submission goes into the outbox under that id, so the hub still learns of it and the cashier
+can ask for its outcome (`payment_status`) before taking another code for the same sale.
+Camera frames are too large for the outbox: an unanswered frame is reported as unknown and
+resolved the same way.
+
+The paths and JSON fields here are the hub's (hub/payments/code_endpoints.py); the agent
+imports nothing from the hub.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlencode
+
+import httpx
+
+from devices.agent.hub_client import HubClient, HubRefused, HubUnavailable
+from devices.agent.outbox import Outbox, OutboxFull
+from devices.scanner.camera import CapturedFrame
+from devices.scanner.framing import RejectedScan, Scan
+
+PAY_PATH = "/api/terminal/payment-codes/payments"
+SCANS_PATH = "/api/terminal/scans"
+FRAMES_PATH = "/api/terminal/frames"
+BILLS_PATH = "/api/terminal/bills"
+
+Status = Literal["paid", "bill", "refused", "unknown"]
+
+
+def new_transaction_id() -> str:
+    """A sale's id: unique per terminal, at most 36 characters."""
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class ScanAnswer:
+    """What the cashier's screen shows after a scan."""
+
+    status: Status
+    code: str | None = None  # the hub's refusal code, or "hub_unavailable"
+    message: str = ""
+    transaction_id: str | None = None
+    payment: dict[str, Any] | None = None
+    bill: dict[str, Any] | None = None
+    queued: bool = field(default=False)  # the submission waits in the outbox
+
+
+def _answer_of(reply: dict[str, Any], transaction_id: str | None) -> ScanAnswer:
+    """A scan's answer: {"kind": "payment_code", "payment": ...} or {"kind": "bill_code", ...}."""
+    if reply.get("kind") == "bill_code":
+        return ScanAnswer("bill", transaction_id=transaction_id, bill=reply.get("bill"))
+    return ScanAnswer("paid", transaction_id=transaction_id, payment=reply.get("payment"))
+
+
+def _json_answer(response: httpx.Response) -> dict[str, Any]:
+    """As HubClient.post would read it: 5xx unavailable, 4xx refused with the hub's code."""
+    if response.status_code >= 500:
+        raise HubUnavailable(f"hub answered {response.status_code}")
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = {}
+    if response.status_code >= 400:
+        error = payload.get("error", {}) if isinstance(payload, dict) else {}
+        raise HubRefused(
+            response.status_code, str(error.get("code", "http_error")), str(error.get("message"))
+        )
+    return payload if isinstance(payload, dict) else {}
+
+
+class ScanDesk:
+    """One scanning terminal's conversation with the hub about codes and bills."""
+
+    def __init__(
+        self,
+        client: HubClient,
+        outbox: Outbox | None = None,
+        *,
+        attempts: int = 3,
+        backoff_seconds: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.outbox = outbox
+        self.attempts = attempts
+        self.backoff_seconds = backoff_seconds
+        self.sleep = sleep
+
+    def _with_retries(self, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return call()
+            except HubUnavailable:
+                if attempt == self.attempts:
+                    raise
+                self.sleep(self.backoff_seconds * attempt)
+        raise AssertionError("unreachable")
+
+    def submit_text(
+        self, text: str, *, transaction_id: str | None = None, amount_fen: int | None = None
+    ) -> ScanAnswer:
+        """Send a scanned code; with an amount it is a sale (a payment code pays it)."""
+        body: dict[str, Any] = {"text": text}
+        if amount_fen is not None:
+            transaction_id = transaction_id or new_transaction_id()
+            body |= {"transaction_id": transaction_id, "amount_fen": amount_fen}
+        try:
+            reply = self._with_retries(lambda: self.client.post(SCANS_PATH, body))
+        except HubRefused as exc:
+            return ScanAnswer("refused", exc.code, exc.message, transaction_id)
+        except HubUnavailable as exc:
+            return ScanAnswer(
+                "unknown", "hub_unavailable", str(exc), transaction_id, queued=self._queue(body)
+            )
+        return _answer_of(reply, transaction_id)
+
+    def _queue(self, body: dict[str, Any]) -> bool:
+        """Keep a sale whose outcome is unknown, so the hub hears of it once it is back."""
+        if self.outbox is None or "transaction_id" not in body:
+            return False
+        try:
+            self.outbox.put(SCANS_PATH, body, f"scan:{body['transaction_id']}")
+        except OutboxFull:
+            return False
+        return True
+
+    def submit_frame(
+        self,
+        frame: CapturedFrame,
+        *,
+        transaction_id: str | None = None,
+        amount_fen: int | None = None,
+    ) -> ScanAnswer:
+        """Send a camera frame; the hub finds the code in it and routes it like a scan."""
+        query: dict[str, Any] = {}
+        if amount_fen is not None:
+            transaction_id = transaction_id or new_transaction_id()
+            query = {"transaction_id": transaction_id, "amount_fen": amount_fen}
+        path = FRAMES_PATH + (f"?{urlencode(query)}" if query else "")
+        try:
+            reply = self._with_retries(
+                lambda: _json_answer(self.client.send("POST", path, frame.data))
+            )
+        except HubRefused as exc:
+            return ScanAnswer("refused", exc.code, exc.message, transaction_id)
+        except HubUnavailable as exc:
+            return ScanAnswer("unknown", "hub_unavailable", str(exc), transaction_id)
+        return _answer_of(reply, transaction_id)
+
+    def submit(self, scan: Scan | RejectedScan, *, amount_fen: int | None = None) -> ScanAnswer:
+        """A scan from the engine: a rejected line is answered here without the hub."""
+        if isinstance(scan, RejectedScan):
+            return ScanAnswer("refused", f"scan_{scan.reason}", "scan again")
+        return self.submit_text(scan.text, amount_fen=amount_fen)
+
+    def payment_status(self, transaction_id: str) -> ScanAnswer:
+        """The outcome of a sale whose answer never arrived (`refused` payment_not_found: none)."""
+        try:
+            reply = self._with_retries(lambda: self.client.get(f"{PAY_PATH}/{transaction_id}"))
+        except HubRefused as exc:
+            return ScanAnswer("refused", exc.code, exc.message, transaction_id)
+        except HubUnavailable as exc:
+            return ScanAnswer("unknown", "hub_unavailable", str(exc), transaction_id)
+        return ScanAnswer("paid", transaction_id=transaction_id, payment=reply)
+
+    # Bills shown by a cashier's terminal.
+
+    def create_bill(
+        self, bill_number: str, amount_fen: int, *, valid_seconds: int | None = None
+    ) -> dict[str, Any]:
+        """Make a bill code for this unit; the answer holds `payload` to show as a QR code."""
+        body: dict[str, Any] = {"bill_number": bill_number, "amount_fen": amount_fen}
+        if valid_seconds is not None:
+            body["valid_seconds"] = valid_seconds
+        return self._with_retries(lambda: self.client.post(BILLS_PATH, body))
+
+    def bill_status(self, bill_number: str) -> dict[str, Any]:
+        return self._with_retries(lambda: self.client.get(f"{BILLS_PATH}/{bill_number}"))
+
+    def cancel_bill(self, bill_number: str) -> dict[str, Any]:
+        return self._with_retries(
+            lambda: self.client.post(f"{BILLS_PATH}/{bill_number}/cancel", {})
+        )
+
+    def wait_for_bill(
+        self,
+        bill_number: str,
+        *,
+        timeout_seconds: float,
+        interval_seconds: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> dict[str, Any]:
+        """Poll until the bill is no longer open (paid, cancelled, expired) or time runs out."""
+        deadline = clock() + timeout_seconds
+        while True:
+            bill = self.bill_status(bill_number)
+            if bill["status"] != "open" or clock() >= deadline:
+                return bill
+            self.sleep(interval_seconds)
