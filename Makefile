@@ -1,9 +1,10 @@
 # The two quick-start commands are `make run` and `make test`; both set themselves up.
+# `make run DEMO="--units 10 --rate 20"` scales the demo district.
 .PHONY: run test setup lint bench
 
 run:
 	@bash scripts/setup.sh --demo
-	@HUB_LOG_JSON=false .venv/bin/sshub demo run
+	@HUB_LOG_JSON=false .venv/bin/sshub demo run $(DEMO)
 
 test:
 	@bash scripts/setup.sh

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
 import uvicorn
 
+from devices.emulators.sscard.cli import app as card_app
+from devices.scanner.cli import app as scanner_app
+from hub.checkout.cli import app as reconcile_app
 from hub.config import Settings
+from hub.console.cli import app as operators_app
 from hub.db import Database, utcnow
+from hub.disbursements.cli import app as disbursements_app
+from hub.gateway.cli import app as gateway_app
+from hub.issuer.cli import issuer_app, keys_app
 
 app = typer.Typer(help="SSC Hub command line.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -19,6 +27,16 @@ app.add_typer(db_app, name="db")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(demo_app, name="demo")
 app.add_typer(audit_app, name="audit")
+simulate_app = typer.Typer(help="Simulators of the systems outside the bank.", no_args_is_help=True)
+app.add_typer(simulate_app, name="simulate")
+app.add_typer(disbursements_app, name="disbursements")
+app.add_typer(operators_app, name="operators")
+app.add_typer(scanner_app, name="scanner")
+app.add_typer(card_app, name="card")
+app.add_typer(keys_app, name="keys")
+app.add_typer(issuer_app, name="issuer")
+app.add_typer(reconcile_app, name="reconcile")
+app.add_typer(gateway_app, name="gateway")
 
 
 def database() -> Database:
@@ -95,12 +113,22 @@ def demo_seed() -> None:
 
 
 @demo_app.command("run")
-def demo_run() -> None:
-    """The quick-start demo: migrate, seed, and serve the hub on SQLite."""
-    settings = Settings()
-    demo_seed()
-    typer.echo(f"SSC Hub demo on http://{settings.host}:{settings.port}  (Ctrl-C stops it)")
-    serve(host=settings.host, port=settings.port, migrate=False)
+def demo_run(
+    units: int = typer.Option(3, min=1, max=50, help="Hospitals in the district."),
+    rate: float = typer.Option(2.0, min=0.1, max=200.0, help="Events per second."),
+    quiet: bool = typer.Option(False, help="Only a summary every 10 s, no line per event."),
+    pcsc: bool = typer.Option(True, help="Tap one hospital's cards through pcscd if it runs."),
+) -> None:
+    """The living demo district: hub, simulators, terminals and traffic (Ctrl-C stops it)."""
+    from hub.demo.district import District, DistrictOptions
+
+    # The hub's own logs stay at warnings unless asked for: the district prints what happens.
+    settings = Settings(log_level=os.environ.get("HUB_LOG_LEVEL", "WARNING"))
+    options = DistrictOptions(
+        units=units, rate=rate, hub_port=settings.port, quiet=quiet, pcsc=pcsc
+    )
+    district = District(settings, options, say=typer.echo)
+    raise typer.Exit(district.run())
 
 
 @audit_app.command("verify")
@@ -116,3 +144,32 @@ def audit_verify() -> None:
         )
         sys.exit(1)
     typer.echo(f"audit chain intact: {report.entries} entries")
+
+
+# Simulators stand outside the bank: each runs as its own program, so the hub never imports it.
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+def run_simulator(module: str, args: list[str]) -> None:
+    """Run `python -m module args...` and exit with its status."""
+    import subprocess
+
+    sys.exit(subprocess.call([sys.executable, "-m", module, *args]))
+
+
+@simulate_app.command("loans", context_settings=PASS_THROUGH, add_help_option=False)
+def simulate_loans(ctx: typer.Context) -> None:
+    """The loan system: send orders, receive callbacks, reconcile (run | serve | reconcile)."""
+    run_simulator("integrations.loans.simulator", ctx.args)
+
+
+@simulate_app.command("insurance", context_settings=PASS_THROUGH, add_help_option=False)
+def simulate_insurance(ctx: typer.Context) -> None:
+    """The medical insurance platform (--host, --port 8701, --config policy.yaml)."""
+    run_simulator("integrations.medical_insurance.simulator", ctx.args)
+
+
+@simulate_app.command("his", context_settings=PASS_THROUGH, add_help_option=False)
+def simulate_his(ctx: typer.Context) -> None:
+    """The hospital information system's bills (--host, --port 8702, --seed 7)."""
+    run_simulator("integrations.his.simulator", ctx.args)
