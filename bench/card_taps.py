@@ -57,6 +57,7 @@ from hub.gateway import service as gateway
 from hub.gateway.schemas import TerminalIn, UnitIn
 from hub.issuer import service as issuer
 from hub.issuer.keys import IssuerSecrets
+from hub.issuer.protection import with_check_digit
 from hub.issuer.schemas import CardIn
 from hub.ledger import service as ledger
 from hub.ledger.schemas import AccountIn, TransferIn
@@ -74,17 +75,8 @@ class BenchTerminal:
     key_pem: bytes
 
 
-def luhn(body: str) -> str:
-    total = 0
-    for position, digit in enumerate(int(c) for c in reversed(body)):
-        if position % 2 == 0:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return body + str((10 - total % 10) % 10)
-
-
 def card_pan(n: int) -> str:
-    return luhn(f"623170{n:012d}")
+    return with_check_digit(f"623170{n:012d}")
 
 
 def setup(url: str, clients: int) -> tuple[list[BenchTerminal], int]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import fresh_database, percentile
+from bench.common import free_port, fresh_database, percentile
 from devices.agent.hub_client import HubClient
 from devices.protocol.messages import EnrolmentRequest
 from devices.protocol.signing import public_key_text
@@ -40,7 +39,7 @@ from hub.db import Database
 from hub.gateway import service as gateway
 from hub.gateway.schemas import TerminalIn, UnitIn
 from hub.issuer import service as issuer
-from hub.issuer.protection import CardDataKeys
+from hub.issuer.protection import CardDataKeys, with_check_digit
 from hub.issuer.schemas import CardIn
 from hub.ledger import service as ledger
 from hub.ledger.schemas import AccountIn, TransferIn
@@ -49,21 +48,6 @@ from integrations.medical_insurance.policy import InsuredPerson, PlatformConfig,
 PATH = "/api/terminal/checkouts"
 UNITS = 4  # hospitals; their windows share a unit settlement account
 HUB_ENV = {"HUB_LOG_LEVEL": "WARNING", "HUB_INSURANCE_TIMEOUT_SECONDS": "10"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def with_check_digit(digits: str) -> str:
-    total = 0
-    for position, digit in enumerate(int(c) for c in reversed(digits)):
-        if position % 2 == 0:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return digits + str((10 - total % 10) % 10)
 
 
 # ---- the simulators, each in its own process, timing itself ----------------------------------

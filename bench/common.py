@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 
 import psycopg
@@ -49,6 +50,13 @@ def pgbench_tps(clients: int = 8, seconds: int = 10, scale: int = 10) -> float:
     match = re.search(r"tps = ([\d.]+)", out)
     assert match, out
     return float(match.group(1))
+
+
+def free_port() -> int:
+    """A free TCP port on loopback for a server the benchmark starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], p: float) -> float:

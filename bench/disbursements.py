@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -29,13 +28,13 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import fresh_database
+from bench.common import free_port, fresh_database
 from hub.config import Settings
 from hub.db import Database
 from hub.disbursements import clients, export, service
 from hub.disbursements.schemas import IssuedKey
 from hub.issuer import service as issuer
-from hub.issuer.protection import CardDataKeys
+from hub.issuer.protection import CardDataKeys, with_check_digit
 from hub.issuer.schemas import CardIn
 from hub.ledger import service as ledger
 from hub.ledger.schemas import AccountIn, TransferIn
@@ -58,21 +57,6 @@ HUB_ENV = {
     "HUB_DISBURSEMENT_DAILY_COUNT": str(10**9),
     "HUB_DISBURSEMENT_DAILY_AMOUNT_FEN": str(10**15),
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def with_check_digit(digits: str) -> str:
-    total = 0
-    for position, d in enumerate(int(c) for c in reversed(digits)):
-        if position % 2 == 0:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return digits + str((10 - total % 10) % 10)
 
 
 def setup(url: str, callback_url: str) -> tuple[IssuedKey, list[Borrower]]:

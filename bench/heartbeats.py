@@ -24,7 +24,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -37,7 +36,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, insert, select
 
-from bench.common import fresh_database, percentile
+from bench.common import free_port, fresh_database, percentile
 from devices.protocol.messages import HEARTBEAT_PATH
 from devices.protocol.signing import key_fingerprint, public_key_text, sign_request
 from hub.db import Database
@@ -193,12 +192,6 @@ def send(requests: list[bytes], connections: int, seconds: float) -> dict[str, f
         "errors": len(errors),
         "seconds": elapsed,
     }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def cpu_seconds(pid: int) -> float:

@@ -23,7 +23,6 @@ import io
 import multiprocessing as mp
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -47,7 +46,7 @@ from cryptography.hazmat.primitives.serialization import (
 from PIL import Image, ImageFilter
 from pydantic import SecretStr
 
-from bench.common import fresh_database, percentile
+from bench.common import free_port, fresh_database, percentile
 from devices.agent.hub_client import HubClient, HubRefused, HubUnavailable
 from devices.emv.tlv import Tlv, encode
 from devices.protocol.messages import EnrolmentRequest
@@ -62,7 +61,7 @@ from hub.db import Database
 from hub.gateway import service as gateway
 from hub.gateway.schemas import TerminalIn, UnitIn
 from hub.issuer import service as issuer
-from hub.issuer.protection import CardDataKeys
+from hub.issuer.protection import CardDataKeys, with_check_digit
 from hub.issuer.schemas import CardIn
 from hub.ledger import service as ledger
 from hub.ledger.schemas import AccountIn, TransferIn
@@ -322,15 +321,6 @@ class BenchTerminal:
     payloads: list[str]
 
 
-def _luhn(body: str) -> str:
-    total = 0
-    for position, digit in enumerate(int(c) for c in reversed(body)):
-        if position % 2 == 0:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return body + str((10 - total % 10) % 10)
-
-
 def _cards(session: Any, first: int, last: int, now: datetime) -> list[int]:
     keys = CardDataKeys.from_settings(_settings())
     treasury = ledger.ensure_account(session, AccountIn(kind="treasury", owner_ref="bank"), now)
@@ -341,7 +331,7 @@ def _cards(session: Any, first: int, last: int, now: datetime) -> list[int]:
             card_id_code=f"330100D15600000600{n:014d}",
             holder_name="王秀兰",
             id_number=SecretStr(f"3301021961{n:08d}"),
-            pan=SecretStr(_luhn(f"623170{n:012d}")),
+            pan=SecretStr(with_check_digit(f"623170{n:012d}")),
             expiry=date(2034, 1, 31),
         )
         card = issuer.register_card(session, spec, keys, now)
@@ -406,12 +396,6 @@ def _set_up(url: str, clients: int, codes_each: int) -> list[BenchTerminal]:
     return terminals
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start_hub(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
     env = os.environ | {"HUB_DATABASE_URL": url, "HUB_LOG_LEVEL": "WARNING"}
     command = [sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory"]
@@ -460,7 +444,7 @@ def payment_code_submissions(clients: int, seconds: float, workers: int) -> None
     print(f"\n(b) payment-code submissions: {clients} terminals, {clients * codes_each} codes ...")
     url = fresh_database("sshub_bench_qr")
     terminals = _set_up(url, clients, codes_each)
-    port = _free_port()
+    port = free_port()
     hub = _start_hub(url, workers, port)
     try:
         start_at = time.time() + 3 + 0.2 * clients

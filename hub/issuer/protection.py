@@ -59,6 +59,16 @@ def id_number_hash(id_number: str, key: bytes) -> str:
     return hmac.new(key, id_number.strip().upper().encode(), hashlib.sha256).hexdigest()
 
 
+def with_check_digit(digits: str) -> str:
+    """`digits` followed by its Luhn check digit (for test and demo PANs)."""
+    total = 0
+    for position, digit in enumerate(int(c) for c in reversed(digits)):
+        if position % 2 == 0:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return digits + str((10 - total % 10) % 10)
+
+
 def luhn_valid(pan: str) -> bool:
     total = 0
     for position, digit in enumerate(int(c) for c in reversed(pan)):

@@ -7,7 +7,13 @@ from sqlalchemy import text
 from hub.issuer import service
 from hub.issuer.errors import CardExists, CardExpired, CardNotActive, CardNotFound, InvalidPan
 from hub.issuer.models import CardStatus
-from hub.issuer.protection import CardDataKeys, decrypt_pan, id_number_hash
+from hub.issuer.protection import (
+    CardDataKeys,
+    decrypt_pan,
+    id_number_hash,
+    luhn_valid,
+    with_check_digit,
+)
 from hub.issuer.schemas import CardIn
 
 PAN = "6231700000000003"
@@ -37,6 +43,11 @@ def test_registered_card_keeps_pan_only_encrypted_and_masked(db, clock):
         assert service.card_by_pan(s, PAN, KEYS).id == card.id
         account = s.execute(text("SELECT kind, owner_ref FROM ledger_accounts")).one()
     assert tuple(account) == ("card", "K10000001")
+
+
+def test_check_digit_makes_a_luhn_valid_pan():
+    assert with_check_digit("623170000000000") == PAN
+    assert luhn_valid(PAN) and not luhn_valid("6231700000000004")
 
 
 def test_identity_check_uses_the_keyed_hash(db, clock):
