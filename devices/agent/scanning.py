@@ -33,7 +33,7 @@ SCANS_PATH = "/api/terminal/scans"
 FRAMES_PATH = "/api/terminal/frames"
 BILLS_PATH = "/api/terminal/bills"
 
-Status = Literal["paid", "bill", "refused", "unknown"]
+Status = Literal["paid", "bill", "identified", "refused", "unknown"]
 
 
 def new_transaction_id() -> str:
@@ -51,13 +51,17 @@ class ScanAnswer:
     transaction_id: str | None = None
     payment: dict[str, Any] | None = None
     bill: dict[str, Any] | None = None
+    checkout_id: int | None = None
     queued: bool = field(default=False)  # the submission waits in the outbox
 
 
 def _answer_of(reply: dict[str, Any], transaction_id: str | None) -> ScanAnswer:
-    """A scan's answer: {"kind": "payment_code", "payment": ...} or {"kind": "bill_code", ...}."""
+    """A scan's answer: {"kind": "payment_code", "payment": ...}, {"kind": "bill_code", ...} or
+    {"kind": "evoucher", "checkout_id": ...}: the patient of the window's checkout is identified."""
     if reply.get("kind") == "bill_code":
         return ScanAnswer("bill", transaction_id=transaction_id, bill=reply.get("bill"))
+    if reply.get("kind") == "evoucher":
+        return ScanAnswer("identified", checkout_id=reply.get("checkout_id"))
     return ScanAnswer("paid", transaction_id=transaction_id, payment=reply.get("payment"))
 
 

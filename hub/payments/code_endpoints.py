@@ -284,6 +284,8 @@ def _scan_work(
         routed = frames.route_scan(session, text, context, key, policy, now)
         if routed.payment is not None:
             return ScanOut(kind="payment_code", payment=_payment_out(session, routed.payment))
+        if routed.checkout_id is not None:
+            return ScanOut(kind="evoucher", checkout_id=routed.checkout_id)
         assert routed.bill is not None
         return ScanOut(kind="bill_code", bill=_bill_out(routed.bill, now))
 

@@ -129,13 +129,6 @@ class CodeNotRecognised(CodeError):
     status = 422
 
 
-class EvoucherNotEnabled(CodeError):
-    """A medical insurance e-voucher code: recognised, but the checkout flow is not there yet."""
-
-    code = "evoucher_not_enabled"
-    status = 422
-
-
 class PaymentDetailsRequired(CodeError):
     """A payment code was scanned without the transaction id and amount to charge."""
 

@@ -93,6 +93,7 @@ class ScanIn(_In):
 
 
 class ScanOut(BaseModel):
-    kind: Literal["payment_code", "bill_code"]
+    kind: Literal["payment_code", "bill_code", "evoucher"]
     payment: CodePaymentOut | None = None
     bill: BillOut | None = None
+    checkout_id: int | None = None  # an e-voucher: the checkout it identified the patient of

@@ -3,8 +3,8 @@
 - a payment code (EMVCo CPM: base64 that starts with 85 05 "CPV01") pays the sale;
 - a bill code (EMVCo MPM: starts with 00 02 "01") shows that bill's status to the cashier;
 - a medical insurance e-voucher code (its token: "ECT", the six-digit admin division, then
-  letters and digits) belongs to the hospital checkout as credential type 01, which is not
-  built yet: it is recognised and refused with `evoucher_not_enabled`.
+  letters and digits) identifies the patient of the terminal's waiting hospital checkout, as
+  credential type 01.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from devices.qr.errors import QrError
 from devices.qr.frames import decode_frame
+from hub.checkout import service as checkout
 from hub.payments import bills, codes
 from hub.payments.code_errors import (
     BillMismatch,
     BillNotFound,
     CodeNotRecognised,
-    EvoucherNotEnabled,
     PaymentDetailsRequired,
     from_qr_error,
 )
@@ -68,6 +68,7 @@ class Routed:
     kind: CodeKind
     payment: CodePayment | None = None
     bill: Bill | None = None
+    checkout_id: int | None = None
 
 
 def frame_text(data: bytes, *, max_bytes: int, max_pixels: int) -> str:
@@ -93,9 +94,10 @@ def route_scan(
     if kind is CodeKind.BILL_CODE:
         return Routed(kind, bill=_bill_for_cashier(session, text, context))
     if kind is CodeKind.EVOUCHER:
-        raise EvoucherNotEnabled(
-            message="medical insurance e-voucher codes are not enabled on this hub yet"
+        identified = checkout.identify_by_evoucher(
+            session, text, terminal_id=context.terminal_id, unit_id=context.unit_id, now=now
         )
+        return Routed(kind, checkout_id=identified.id)
     raise CodeNotRecognised(message="not a payment code, bill code or e-voucher code")
 
 

@@ -76,6 +76,18 @@ def test_credentials_must_be_exactly_one_and_well_formed(window):
 
 
 @sqlite_only
+def test_an_e_voucher_scanned_at_the_window_identifies_its_checkout(window):
+    checkout_id = opened(window)
+    response = window.send("/api/terminal/scans", {"text": ZHANG_WEI_EVOUCHER})
+    assert response.status_code == 200, response.text
+    assert (response.json()["kind"], response.json()["checkout_id"]) == ("evoucher", checkout_id)
+    window.outbox()
+    assert window.view(checkout_id)["state"] == "pre_settled"
+    again = window.send("/api/terminal/scans", {"text": ZHANG_WEI_EVOUCHER})
+    assert (again.status_code, again.json()["error"]["code"]) == (404, "checkout_not_found")
+
+
+@sqlite_only
 def test_a_scanned_e_voucher_identifies_the_terminals_waiting_checkout_through_the_outbox(
     window,
 ):

@@ -83,9 +83,9 @@ class TestFrames:
 
 @sqlite_only
 class TestFrameRefusals:
-    def test_an_evoucher_code_is_recognised_but_not_enabled_yet(self, desk):
+    def test_an_evoucher_code_without_a_waiting_checkout_is_refused(self, desk):
         response = desk.terminal.frame(_frame(EVOUCHER))
-        assert desk.refusal(response) == (422, "evoucher_not_enabled")
+        assert desk.refusal(response) == (404, "checkout_not_found")
 
     def test_a_code_of_no_known_kind_is_refused(self, desk):
         response = desk.terminal.frame(_frame("https://example.com/pay"))
@@ -159,7 +159,6 @@ class TestScannedText:
     @pytest.mark.parametrize(
         ("text", "code"),
         [
-            (EVOUCHER, "evoucher_not_enabled"),
             ("hello", "code_not_recognised"),
             ("000201010212", "qr_payload_invalid"),
             ("hQVDUFYwMW==", "qr_payload_invalid"),
