@@ -2,7 +2,7 @@
 QR rendering (`devices.qr.render`) and camera-frame decoding (`devices.qr.frames`).
 
 The codecs are pure; render and frames are imported on their own so that code needing only the
-codecs does not load qrcode, Pillow or libzbar.
+codecs does not load qrcode, Pillow or zxing-cpp.
 """
 
 from devices.qr.cpm import ConsumerPayload, decode_cpm, encode_cpm

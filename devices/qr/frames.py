@@ -73,8 +73,8 @@ def _greyscale(image: Image.Image) -> Image.Image:
 
 
 def _scan(image: Image.Image) -> set[bytes]:
-    # zxing-cpp, not zbar: on the same frames (bench/qr.py) it read more codes (tilted ones
-    # zbar misses) at four to seven times the speed.
+    # zxing-cpp, not zbar: on the same frames (bench/qr.py) it read 90 of 90 codes, tilted ones
+    # included, where zbar read 71, and about three times as fast.
     found = zxingcpp.read_barcodes(image, formats=QR_ONLY)
     return {code.bytes for code in found}
 
