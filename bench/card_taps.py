@@ -29,7 +29,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -38,7 +37,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from pydantic import SecretStr
 
-from bench.common import fresh_database, percentile, pgbench_tps
+from bench.common import enrol_terminal, fresh_database, percentile, pgbench_tps
 from devices.agent.card_tap import CardTapFlow
 from devices.agent.hub_client import HubClient
 from devices.agent.outbox import Outbox, connect
@@ -49,12 +48,10 @@ from devices.emv.crypto import arqc_input, derive_icc_master_key, generate_arqc,
 from devices.pcsc.models import Cryptogram, TerminalData
 from devices.pcsc.reader import list_readers, wait_for_card, wait_for_removal
 from devices.protocol.card_payments import CARD_PAYMENTS_PATH, capture_path
-from devices.protocol.messages import EnrolmentRequest
-from devices.protocol.signing import public_key_text
 from hub.config import Settings
 from hub.db import Database
 from hub.gateway import service as gateway
-from hub.gateway.schemas import TerminalIn, UnitIn
+from hub.gateway.schemas import UnitIn
 from hub.issuer import service as issuer
 from hub.issuer.keys import IssuerSecrets
 from hub.issuer.protection import with_check_digit
@@ -108,25 +105,11 @@ def setup(url: str, clients: int) -> tuple[list[BenchTerminal], int]:
 
 
 def _enrol(db: Database, unit_id: int, serial: str, now: datetime) -> BenchTerminal:
-    key = Ed25519PrivateKey.generate()
-
-    def work(s: Any) -> int:
-        spec = TerminalIn(unit_id=unit_id, serial=serial, model="SSC-CR300")
-        terminal = gateway.preregister_terminal(s, spec, actor="bench", now=now)
-        code = gateway.create_enrollment_code(
-            s, terminal.id, actor="bench", now=now, hub_url="http://bench"
-        )
-        request = EnrolmentRequest(
-            code=code.code,
-            serial=serial,
-            model="SSC-CR300",
-            public_key=public_key_text(key.public_key()),
-            firmware_version="1.0.0",
-        )
-        return gateway.enrol(s, request, now=now, interval=60.0).terminal_id
-
+    terminal_id, key = db.transaction(
+        lambda s: enrol_terminal(s, unit_id, serial, "SSC-CR300", now)
+    )
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-    return BenchTerminal(db.transaction(work), pem)
+    return BenchTerminal(terminal_id, pem)
 
 
 def _cards(s: Any, secrets: IssuerSecrets, first: int, last: int, now: datetime) -> None:

@@ -25,19 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import free_port, fresh_database, percentile
+from bench.common import enrol_terminal, free_port, fresh_database, percentile
 from devices.agent.hub_client import HubClient
-from devices.protocol.messages import EnrolmentRequest
-from devices.protocol.signing import public_key_text
 from hub.config import Settings
 from hub.db import Database
 from hub.gateway import service as gateway
-from hub.gateway.schemas import TerminalIn, UnitIn
+from hub.gateway.schemas import UnitIn
 from hub.issuer import service as issuer
 from hub.issuer.protection import CardDataKeys, with_check_digit
 from hub.issuer.schemas import CardIn
@@ -182,23 +179,8 @@ def setup(url: str, people: list[InsuredPerson], cashiers: int) -> list[tuple[in
             for u in range(UNITS)
         ]
         for n in range(cashiers):
-            key = Ed25519PrivateKey.generate()
-            serial = f"BENCH{n:06d}"
-            spec = TerminalIn(unit_id=units[n % UNITS].id, serial=serial, model="SSC-CT500")
-            terminal = gateway.preregister_terminal(session, spec, actor="bench", now=now)
-            code = gateway.create_enrollment_code(
-                session, terminal.id, actor="bench", now=now, hub_url="http://127.0.0.1"
-            )
-            enrolment = EnrolmentRequest(
-                code=code.code,
-                serial=serial,
-                model="SSC-CT500",
-                public_key=public_key_text(key.public_key()),
-                firmware_version="1.0.0",
-            )
-            terminals.append(
-                (gateway.enrol(session, enrolment, now=now, interval=60).terminal_id, key)
-            )
+            unit_id = units[n % UNITS].id
+            terminals.append(enrol_terminal(session, unit_id, f"BENCH{n:06d}", "SSC-CT500", now))
 
     db.transaction(world)
     db.dispose()

@@ -6,8 +6,11 @@ import os
 import re
 import socket
 import subprocess
+from datetime import datetime
+from typing import Any
 
 import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 SERVER = os.environ.get("HUB_BENCH_PG_SERVER", "sshub:sshub@127.0.0.1:5432")
 
@@ -50,6 +53,31 @@ def pgbench_tps(clients: int = 8, seconds: int = 10, scale: int = 10) -> float:
     match = re.search(r"tps = ([\d.]+)", out)
     assert match, out
     return float(match.group(1))
+
+
+def enrol_terminal(
+    session: Any, unit_id: int, serial: str, model: str, now: datetime
+) -> tuple[int, Ed25519PrivateKey]:
+    """Pre-register, issue a one-time code and enrol a new key, as a technician would."""
+    from devices.protocol.messages import EnrolmentRequest
+    from devices.protocol.signing import public_key_text
+    from hub.gateway import service as gateway
+    from hub.gateway.schemas import TerminalIn
+
+    key = Ed25519PrivateKey.generate()
+    spec = TerminalIn(unit_id=unit_id, serial=serial, model=model)
+    terminal = gateway.preregister_terminal(session, spec, actor="bench", now=now)
+    code = gateway.create_enrollment_code(
+        session, terminal.id, actor="bench", now=now, hub_url="http://127.0.0.1"
+    )
+    request = EnrolmentRequest(
+        code=code.code,
+        serial=serial,
+        model=model,
+        public_key=public_key_text(key.public_key()),
+        firmware_version="1.0.0",
+    )
+    return gateway.enrol(session, request, now=now, interval=60.0).terminal_id, key
 
 
 def free_port() -> int:

@@ -35,7 +35,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -47,11 +46,9 @@ from pydantic import SecretStr
 from pyzbar.pyzbar import ZBarSymbol
 from pyzbar.pyzbar import decode as zbar_decode
 
-from bench.common import free_port, fresh_database, percentile
+from bench.common import enrol_terminal, free_port, fresh_database, percentile
 from devices.agent.hub_client import HubClient, HubRefused, HubUnavailable
 from devices.emv.tlv import Tlv, encode
-from devices.protocol.messages import EnrolmentRequest
-from devices.protocol.signing import public_key_text
 from devices.qr.cpm import ConsumerPayload, encode_cpm
 from devices.qr.errors import QrError
 from devices.qr.frames import decode_frame
@@ -60,7 +57,7 @@ from devices.qr.render import render_png
 from hub.config import Settings
 from hub.db import Database
 from hub.gateway import service as gateway
-from hub.gateway.schemas import TerminalIn, UnitIn
+from hub.gateway.schemas import UnitIn
 from hub.issuer import service as issuer
 from hub.issuer.protection import CardDataKeys, with_check_digit
 from hub.issuer.schemas import CardIn
@@ -355,25 +352,10 @@ def _settings() -> Settings:
 
 
 def _terminal(db: Any, unit_id: int, index: int, codes_each: int, now: datetime) -> BenchTerminal:
-    key = Ed25519PrivateKey.generate()
     serial = f"QB{index:08d}"
-
-    def enrol(s: Any) -> int:
-        spec = TerminalIn(unit_id=unit_id, serial=serial, model="SSC-QS210")
-        terminal = gateway.preregister_terminal(s, spec, actor="bench", now=now)
-        code = gateway.create_enrollment_code(
-            s, terminal.id, actor="bench", now=now, hub_url="http://bench"
-        )
-        request = EnrolmentRequest(
-            code=code.code,
-            serial=serial,
-            model="SSC-QS210",
-            public_key=public_key_text(key.public_key()),
-            firmware_version="1.0.0",
-        )
-        return gateway.enrol(s, request, now=now, interval=60.0).terminal_id
-
-    terminal_id = db.transaction(enrol)
+    terminal_id, key = db.transaction(
+        lambda s: enrol_terminal(s, unit_id, serial, "SSC-QS210", now)
+    )
     cards = db.transaction(
         lambda s: _cards(s, index * CARDS_PER_CLIENT, (index + 1) * CARDS_PER_CLIENT, now)
     )
