@@ -59,7 +59,9 @@ def create_app(
     settings = settings or Settings()
     configure_logging(settings.log_level, json=settings.log_json)
     db = database or Database(settings.database_url)
-    jobs = _periodic_jobs(settings, db, clock) if run_workers else []
+    flow = checkout_flow(settings, db, clock)
+    outbox = outbox_worker(settings, db, clock, flow=flow)
+    jobs = _periodic_jobs(settings, db, clock, outbox) if run_workers else []
     gateway = GatewayRuntime(settings, db, clock)
     jobs += gateway.periodic_jobs() if run_workers else []
 
@@ -70,6 +72,7 @@ def create_app(
         yield
         for job in jobs:
             job.stop()
+        outbox.close()  # closes the checkout flow's and the loan system's HTTP clients
         if database is None:
             db.dispose()
 
@@ -79,7 +82,8 @@ def create_app(
     app.state.clock = clock
     app.state.gateway = gateway
     app.state.card_keys = CardDataKeys.from_settings(settings)
-    app.state.checkout = checkout_flow(settings, db, clock)
+    app.state.checkout = flow
+    app.state.outbox = outbox
     install_error_handlers(app)
     app.add_middleware(
         BodySizeLimit,
@@ -107,7 +111,9 @@ def create_app(
     return app
 
 
-def _periodic_jobs(settings: Settings, db: Database, clock: Clock) -> list[PeriodicJob]:
+def _periodic_jobs(
+    settings: Settings, db: Database, clock: Clock, outbox: OutboxWorker
+) -> list[PeriodicJob]:
     return [
         PeriodicJob(
             "payment-code-purge",
@@ -126,18 +132,18 @@ def _periodic_jobs(settings: Settings, db: Database, clock: Clock) -> list[Perio
                 lambda s: console.sweep_sessions(s, settings.console_idle_timeout_seconds, clock())
             ),
         ),
-        PeriodicJob(
-            "outbox", settings.outbox_poll_seconds, outbox_worker(settings, db, clock).drain
-        ),
+        PeriodicJob("outbox", settings.outbox_poll_seconds, outbox.drain),
     ]
 
 
-def outbox_worker(settings: Settings, db: Database, clock: Clock) -> OutboxWorker:
-    """The outbox worker with every topic's delivery handler."""
+def outbox_worker(
+    settings: Settings, db: Database, clock: Clock, *, flow: CheckoutFlow | None = None
+) -> OutboxWorker:
+    """The outbox worker with every topic's delivery handler; `flow` shares the API's checkout."""
     return OutboxWorker(
         db,
         clock,
-        _outbox_handlers(settings, db, clock),
+        _outbox_handlers(settings, db, clock, flow or checkout_flow(settings, db, clock)),
         policy=RetryPolicy(
             max_attempts=settings.outbox_max_attempts,
             base_seconds=settings.outbox_backoff_base_seconds,
@@ -149,7 +155,9 @@ def outbox_worker(settings: Settings, db: Database, clock: Clock) -> OutboxWorke
     )
 
 
-def _outbox_handlers(settings: Settings, db: Database, clock: Clock) -> dict[str, Handler]:
+def _outbox_handlers(
+    settings: Settings, db: Database, clock: Clock, flow: CheckoutFlow
+) -> dict[str, Handler]:
     loan_system = HttpLoanSystem(
         timeout=settings.loan_callback_timeout_seconds, clock=lambda: clock().timestamp()
     )
@@ -157,7 +165,7 @@ def _outbox_handlers(settings: Settings, db: Database, clock: Clock) -> dict[str
         disbursements.CALLBACK_TOPIC: CallbackSender(
             db, loan_system, disbursements.Rules.from_settings(settings)
         ),
-        checkout.TOPIC: checkout_flow(settings, db, clock),
+        checkout.TOPIC: flow,
     }
 
 

@@ -44,6 +44,11 @@ class CallbackSender:
         except CallbackRejected as exc:
             raise DeliveryFailed(str(exc), permanent=exc.permanent) from exc
 
+    def close(self) -> None:
+        close = getattr(self.loan_system, "close", None)
+        if close is not None:
+            close()
+
     def _target(self, client_id: int) -> tuple[str, ClientKey]:
         with self._lock:
             cached = self._targets.get(client_id)

@@ -61,6 +61,13 @@ class OutboxWorker:
             raise ValueError(f"a handler for {topic!r} is registered already")
         self.handlers[topic] = handler
 
+    def close(self) -> None:
+        """Close every handler that holds connections (HTTP clients) at shutdown."""
+        for handler in self.handlers.values():
+            close = getattr(handler, "close", None)
+            if close is not None:
+                close()
+
     def run_once(self) -> int:
         """Claim one batch, deliver it, record every outcome; returns how many were attempted."""
         deliveries = self.db.transaction(

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
+from hub.app import create_app
 from hub.config import Settings
+from hub.disbursements import service as disbursements
 
 
 def test_health_and_readiness(client):
@@ -84,3 +87,12 @@ def test_demo_secrets_refuse_to_start_outside_demo_mode():
     secrets = [name for name, f in Settings.model_fields.items() if f.annotation is SecretStr]
     assert len(secrets) >= 4
     Settings(demo_mode=False, **dict.fromkeys(secrets, "x" * 40))
+
+
+def test_shutdown_closes_the_outbound_http_clients(settings, db, clock):
+    app = create_app(settings, database=db, clock=clock, run_workers=False)
+    with TestClient(app):
+        his = app.state.checkout.his  # made on first use, as a checkout would
+        loans = app.state.outbox.handlers[disbursements.CALLBACK_TOPIC].loan_system
+        assert not his._http.is_closed and not loans.http.is_closed
+    assert his._http.is_closed and loans.http.is_closed
