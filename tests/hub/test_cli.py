@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from hub.audit import service as audit
 from hub.cli import app
 
 
@@ -36,6 +37,21 @@ def test_ledger_check_names_a_broken_account_and_exits_1(db, monkeypatch):
     assert "sum of debits_posted" in result.output
 
 
-def test_audit_verify_reports_an_intact_chain(db, monkeypatch):
+def test_audit_verify_counts_an_intact_chain_then_names_the_tampered_entry(db, monkeypatch, clock):
+    for n in range(3):
+        db.transaction(
+            lambda s, n=n: audit.record(
+                s, actor="system", action="test", subject=f"thing:{n}", now=clock.advance(1)
+            )
+        )
     result = run(db, monkeypatch, "audit", "verify")
-    assert result.exit_code == 0 and "intact" in result.output
+    assert result.exit_code == 0 and "intact: 3 entries" in result.output
+    with db.session() as s:
+        second = s.execute(text("SELECT min(seq) + 1 FROM audit_entries")).scalar_one()
+        s.execute(
+            text("UPDATE audit_entries SET subject = 'thing:X' WHERE seq = :seq"), {"seq": second}
+        )
+        s.commit()
+    result = run(db, monkeypatch, "audit", "verify")
+    assert result.exit_code == 1
+    assert f"AUDIT CHAIN BROKEN at entry {second}" in result.output
