@@ -59,33 +59,37 @@ HUB_ENV = {
 }
 
 
+def open_programme(s: Session, callback_url: str, settings: Settings, now: datetime) -> IssuedKey:
+    """The funded loan funding account and one loan client (also used by bench/crash.py)."""
+    treasury = ledger.ensure_account(s, AccountIn(kind="treasury", owner_ref="bank"), now)
+    funding = ledger.create_account(
+        s,
+        AccountIn(kind="loan_funding", owner_ref="programme", debits_must_not_exceed_credits=True),
+        now,
+    )
+    ledger.transfer(
+        s,
+        TransferIn(
+            id="fund",
+            debit_account_id=treasury.id,
+            credit_account_id=funding.id,
+            amount=10**14,
+            code="funding",
+        ),
+        now,
+    )
+    rules = service.Rules.from_settings(settings)
+    return clients.create_client(s, "bench", callback_url, rules, now, actor="bench")
+
+
 def setup(url: str, callback_url: str) -> tuple[IssuedKey, list[Borrower]]:
     """A funded programme, CARDS registered cards and one loan client."""
     settings = Settings(database_url=url)
-    keys, rules = CardDataKeys.from_settings(settings), service.Rules.from_settings(settings)
+    keys = CardDataKeys.from_settings(settings)
     db, now = Database(url), datetime.now(UTC)
     borrowers = [Borrower(f"B{n:08d}", f"3301021990{n:08d}") for n in range(CARDS)]
 
     def programme(s: Session) -> IssuedKey:
-        treasury = ledger.create_account(s, AccountIn(kind="treasury", owner_ref="bank"), now)
-        funding = ledger.create_account(
-            s,
-            AccountIn(
-                kind="loan_funding", owner_ref="programme", debits_must_not_exceed_credits=True
-            ),
-            now,
-        )
-        ledger.transfer(
-            s,
-            TransferIn(
-                id="fund",
-                debit_account_id=treasury.id,
-                credit_account_id=funding.id,
-                amount=10**14,
-                code="funding",
-            ),
-            now,
-        )
         for n, b in enumerate(borrowers):
             spec = CardIn(
                 card_number=b.card_number,
@@ -96,7 +100,7 @@ def setup(url: str, callback_url: str) -> tuple[IssuedKey, list[Borrower]]:
                 expiry=date(2035, 12, 31),
             )
             issuer.register_card(s, spec, keys, now)
-        return clients.create_client(s, "bench", callback_url, rules, now, actor="bench")
+        return open_programme(s, callback_url, settings, now)
 
     issued = db.transaction(programme)
     db.dispose()

@@ -120,7 +120,7 @@ class CallbackServer:
 
     def __init__(self, inbox: CallbackInbox, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.inbox = inbox
-        self._server = ThreadingHTTPServer((host, port), _handler_for(inbox))
+        self._server = _Server((host, port), _handler_for(inbox))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -146,13 +146,24 @@ class CallbackServer:
         self.stop()
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # the sender died mid-request (a hub killed while it sends): nothing to say
+        super().handle_error(request, client_address)
+
+
 def _handler_for(inbox: CallbackInbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: the hub's worker reuses its connections
         disable_nagle_algorithm = True  # headers and body go out apart: no 40 ms delayed-ACK wait
 
         def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            if len(body) < length:  # the sender went away mid-body: no callback, no refusal
+                self.close_connection = True
+                return
             if self.path.split("?")[0] != CALLBACK_PATH:
                 self._answer(404, "not_found")
                 return

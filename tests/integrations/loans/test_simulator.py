@@ -1,4 +1,5 @@
 import json
+import socket
 import time
 
 import httpx
@@ -11,6 +12,7 @@ from integrations.loans.client import (
     HttpLoanSystem,
     LoanSystemUnreachable,
     canonical_json,
+    signed_headers,
 )
 from integrations.loans.simulator import CallbackInbox, CallbackServer, LoanBook, reconcile
 
@@ -145,3 +147,20 @@ def test_book_survives_a_round_trip(tmp_path):
 def test_server_answers_404_off_its_path(server):
     response = httpx.post(server.url.replace("/callbacks", "/other"), content=b"{}")
     assert response.status_code == 404
+
+
+def test_a_callback_cut_off_mid_body_is_not_counted_as_refused(server):
+    """A hub killed while it sends leaves headers and part of a body: that is no callback."""
+    host, port = server.url.split("/")[2].split(":")
+    body = canonical_json(event())
+    signed = signed_headers(KEY, "POST", "/callbacks", body, time.time())
+    head = f"POST /callbacks HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in signed.items()) + "\r\n"
+    with socket.create_connection((host, int(port))) as cut:
+        cut.sendall(head.encode() + body[:10])
+        cut.shutdown(socket.SHUT_WR)  # the sender is gone
+        answer = b"".join(iter(lambda: cut.recv(4096), b""))  # until the server closes
+    assert answer == b""
+    assert server.inbox.refused == 0 and server.inbox.events == {}
+    HttpLoanSystem().send_callback(server.url, KEY, "disb.credited.L-1", body)
+    assert list(server.inbox.events) == ["disb.credited.L-1"]
