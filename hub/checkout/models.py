@@ -8,10 +8,10 @@ a timeout is byte-identical and the platform answers it with its first answer.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.db import Base, Id64
@@ -121,3 +121,19 @@ class PlatformCall(Base):
     lease_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     answered_at: Mapped[datetime | None]
+
+
+class ReconciliationRun(Base):
+    """What one run of the daily reconciliation (`sshub reconcile`) found, kept so the console
+    can say whether the latest one balanced; the full report stays in its CSV file."""
+
+    __tablename__ = "checkout_reconciliation_runs"
+
+    id: Mapped[int] = mapped_column(Id64, primary_key=True, autoincrement=True)
+    day: Mapped[date]  # the business day reconciled
+    ran_at: Mapped[datetime]
+    units: Mapped[int] = mapped_column(Integer)
+    differing_units: Mapped[int] = mapped_column(Integer)
+    unreachable_units: Mapped[int] = mapped_column(Integer)
+    discrepancies: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[str] = mapped_column(Text)  # Report.summary(): counts and every difference

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session
 from hub.checkout import calls, messages
 from hub.checkout import repository as repo
 from hub.checkout.flow import CheckoutFlow
-from hub.checkout.models import Checkout
+from hub.checkout.models import Checkout, ReconciliationRun
+from hub.checkout.service import day_bounds
 from hub.gateway import service as gateway
 from integrations.medical_insurance.client import (
     Institution,
@@ -104,9 +105,16 @@ class Report:
     def balanced(self) -> bool:
         return not self.discrepancies
 
+    @property
+    def unreachable(self) -> int:
+        return sum(1 for u in self.units if u.platform is None)
+
+    @property
+    def differing(self) -> int:
+        return sum(1 for u in self.units if u.platform is not None and not u.balanced)
+
     def summary(self) -> str:
-        unreachable = sum(1 for u in self.units if u.platform is None)
-        differing = sum(1 for u in self.units if u.platform is not None and not u.balanced)
+        unreachable, differing = self.unreachable, self.differing
         hub = _sum(u.hub for u in self.units)
         lines = [
             f"reconciliation of {self.day.isoformat()}: {len(self.units)} unit(s), "
@@ -134,12 +142,6 @@ class Report:
 def _sum(totals: Iterable[Totals]) -> Totals:
     rows = list(totals)
     return Totals(*(sum(t.value(name) for t in rows) for name in FIELDS))
-
-
-def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The business day `day` in `zone` as a UTC [start, end)."""
-    start = datetime.combine(day, time(), zone).astimezone(UTC)
-    return start, start + timedelta(days=1)
 
 
 def hub_totals(checkouts: Sequence[Checkout], start: datetime, end: datetime) -> Totals:
@@ -205,7 +207,21 @@ class Reconciler:
             self._unit(report, institution)
             if progress is not None:
                 progress(code)
+        self._record(report)
         return report
+
+    def _record(self, report: Report) -> None:
+        """Keep the run's outcome, so the console can raise differences as an alert."""
+        run = ReconciliationRun(
+            day=report.day,
+            ran_at=self.flow.clock(),
+            units=len(report.units),
+            differing_units=report.differing,
+            unreachable_units=report.unreachable,
+            discrepancies=len(report.discrepancies),
+            summary=report.summary(),
+        )
+        self.flow.db.transaction(lambda s: repo.add(s, run))
 
     def _unit(self, report: Report, institution: Institution) -> None:
         code, day = institution.fixmedins_code, report.day

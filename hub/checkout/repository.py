@@ -4,14 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Row, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from hub.checkout.models import CallState, Checkout, CheckoutState, PlatformCall
+from hub.checkout.models import (
+    CallState,
+    Checkout,
+    CheckoutState,
+    PlatformCall,
+    ReconciliationRun,
+)
 
 
-def add(session: Session, row: Checkout | PlatformCall) -> None:
+def add(session: Session, row: Checkout | PlatformCall | ReconciliationRun) -> None:
     session.add(row)
     session.flush()
 
@@ -97,11 +104,51 @@ def institutions_with_checkouts(session: Session) -> list[str]:
 
 
 def recent(
-    session: Session, *, unit_id: int | None, state: str | None, limit: int
+    session: Session,
+    *,
+    unit_id: int | None,
+    state: str | None,
+    bill_no: str | None = None,
+    opened_from: datetime | None = None,
+    opened_to: datetime | None = None,
+    limit: int,
 ) -> Sequence[Checkout]:
+    """Newest first; `bill_no` matches any part of the bill number, opened in [from, to)."""
     stmt = select(Checkout).order_by(Checkout.id.desc()).limit(limit)
     if unit_id is not None:
         stmt = stmt.where(Checkout.unit_id == unit_id)
     if state is not None:
         stmt = stmt.where(Checkout.state == state)
+    if bill_no:
+        stmt = stmt.where(Checkout.bill_no.contains(bill_no, autoescape=True))
+    if opened_from is not None:
+        stmt = stmt.where(Checkout.created_at >= opened_from)
+    if opened_to is not None:
+        stmt = stmt.where(Checkout.created_at < opened_to)
     return session.scalars(stmt).all()
+
+
+def day_totals(session: Session, start: datetime, end: datetime) -> Row[Any]:
+    """Every unit's checkouts in [start, end): opened (count), settled (count, medfee, self-pay
+    cash), revoked (count, medfee), by the platform's settlement and revoke times."""
+    settled = (Checkout.settled_at >= start) & (Checkout.settled_at < end)
+    revoked = (Checkout.revoked_at >= start) & (Checkout.revoked_at < end)
+    opened = (Checkout.created_at >= start) & (Checkout.created_at < end)
+
+    def total(condition: Any, value: Any) -> Any:
+        return func.coalesce(func.sum(case((condition, value), else_=0)), 0)
+
+    stmt = select(
+        total(opened, 1),
+        total(settled, 1),
+        total(settled, Checkout.medfee),
+        total(settled, func.coalesce(Checkout.setl_cash, 0)),
+        total(revoked, 1),
+        total(revoked, Checkout.medfee),
+    ).where(or_(opened, settled, revoked))
+    return session.execute(stmt).one()
+
+
+def latest_reconciliation(session: Session) -> ReconciliationRun | None:
+    stmt = select(ReconciliationRun).order_by(ReconciliationRun.id.desc()).limit(1)
+    return session.scalars(stmt).first()

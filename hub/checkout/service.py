@@ -22,7 +22,8 @@ Other domains call:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -37,7 +38,7 @@ from hub.checkout.errors import (
     SelfPayDeclined,
     SelfPayInvalid,
 )
-from hub.checkout.models import IN_FLIGHT, Checkout, CheckoutState
+from hub.checkout.models import IN_FLIGHT, Checkout, CheckoutState, ReconciliationRun
 from hub.checkout.schemas import CheckoutOut, LineOut, ReceiptOut, SelfPayIn, SplitOut
 from hub.checkout.states import move, note, owned, require
 from hub.config import Settings
@@ -52,6 +53,7 @@ from integrations.medical_insurance.client import CertType
 __all__ = ["TOPIC", "CallInFlight", "Caller", "Lease", "Outbound"]
 
 Caller = payments.Caller
+UTC_ZONE = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
@@ -118,9 +120,57 @@ def get_checkout(session: Session, checkout_id: int, caller: Caller) -> Checkout
 
 
 def recent_checkouts(
-    session: Session, *, unit_id: int | None = None, state: str | None = None, limit: int = 100
+    session: Session,
+    *,
+    unit_id: int | None = None,
+    state: str | None = None,
+    bill_no: str | None = None,
+    day: date | None = None,
+    zone: ZoneInfo = UTC_ZONE,
+    limit: int = 100,
 ) -> list[Checkout]:
-    return list(repo.recent(session, unit_id=unit_id, state=state, limit=limit))
+    """Newest first: by unit, state, part of the bill number, and the day opened in `zone`."""
+    start, end = day_bounds(day, zone) if day else (None, None)
+    return list(
+        repo.recent(
+            session,
+            unit_id=unit_id,
+            state=state,
+            bill_no=bill_no,
+            opened_from=start,
+            opened_to=end,
+            limit=limit,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class CheckoutDay:
+    """Every unit's checkouts on one local day, as the platform timed settlements and revokes."""
+
+    day: date
+    opened_count: int
+    settled_count: int
+    settled_medfee: int  # bill totals of the day's settlements
+    settled_cash: int  # their self-pay part, paid from cards
+    revoked_count: int
+    revoked_medfee: int
+
+
+def day_summary(session: Session, day: date, zone: ZoneInfo) -> CheckoutDay:
+    start, end = day_bounds(day, zone)
+    return CheckoutDay(day, *(int(n) for n in repo.day_totals(session, start, end)))
+
+
+def latest_reconciliation(session: Session) -> ReconciliationRun | None:
+    """The newest run of the daily reconciliation with the platform (`sshub reconcile`)."""
+    return repo.latest_reconciliation(session)
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The local day `day` in `zone` as a UTC [start, end)."""
+    start = datetime.combine(day, time(), zone).astimezone(UTC)
+    return start, datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
 
 
 # ---- identification ----------------------------------------------------------------------------

@@ -55,6 +55,12 @@ def zone_of(request: Request) -> ZoneInfo:
     return ZoneInfo(request.app.state.settings.console_timezone)
 
 
+def business_zone_of(request: Request) -> ZoneInfo:
+    """Where the bank's day starts and ends: the days of money searches and figures, as the
+    disbursement export and the insurance reconciliation count them."""
+    return ZoneInfo(request.app.state.settings.business_timezone)
+
+
 def local_time(value: datetime | None, zone: ZoneInfo, seconds: bool = True) -> Markup:
     if value is None:
         return Markup("—")
@@ -128,7 +134,13 @@ def card_masked(value: str | None) -> str:
     return "*" * len(value)
 
 
-templates.env.filters.update(cny=cny, pill=pill, masked=masked, card=card_masked)
+def owner_of(account: Any) -> str:
+    """A ledger account's owner as a page may show it: a card account's card number masked."""
+    owner = str(getattr(account, "owner_ref", "") or "")
+    return card_masked(owner) if getattr(account, "kind", "") == "card" else masked(owner)
+
+
+templates.env.filters.update(cny=cny, pill=pill, masked=masked, card=card_masked, owner=owner_of)
 
 
 # Navigation: every entry names the least role that may open it.

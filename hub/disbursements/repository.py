@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -139,6 +139,56 @@ def undone_on(session: Session, day: date, client_id: int | None) -> Sequence[Di
     if client_id is not None:
         stmt = stmt.where(Disbursement.client_id == client_id)
     return session.scalars(stmt).all()
+
+
+def search(
+    session: Session,
+    *,
+    external_id: str | None,
+    status: str | None,
+    posted_from: date | None,
+    posted_to: date | None,
+    before: int | None,
+    limit: int,
+) -> Sequence[Disbursement]:
+    """Every client's disbursements, newest first; `external_id` matches as a prefix."""
+    stmt = select(Disbursement).order_by(Disbursement.id.desc()).limit(limit)
+    if external_id:
+        stmt = stmt.where(Disbursement.external_id.startswith(external_id, autoescape=True))
+    if status:
+        stmt = stmt.where(Disbursement.status == status)
+    if posted_from:
+        stmt = stmt.where(Disbursement.posted_on >= posted_from)
+    if posted_to:
+        stmt = stmt.where(Disbursement.posted_on <= posted_to)
+    if before is not None:
+        stmt = stmt.where(Disbursement.id < before)
+    return session.scalars(stmt).all()
+
+
+def day_counts(session: Session, day: date) -> tuple[int, int, int, int, int]:
+    """(credited count, credited sum, rejected count, undone count, undone sum) of one business
+    day: a loan credited and undone the same day counts in both."""
+    money_moved = (DisbursementStatus.CREDITED.value, DisbursementStatus.UNDONE.value)
+    posted = session.execute(
+        select(
+            func.count().filter(Disbursement.status.in_(money_moved)),
+            func.coalesce(
+                func.sum(case((Disbursement.status.in_(money_moved), Disbursement.amount))), 0
+            ),
+            func.count().filter(Disbursement.status == DisbursementStatus.REJECTED.value),
+        ).where(Disbursement.posted_on == day)
+    ).one()
+    undone = session.execute(
+        select(func.count(), func.coalesce(func.sum(Disbursement.amount), 0)).where(
+            Disbursement.undone_on == day
+        )
+    ).one()
+    return int(posted[0]), int(posted[1]), int(posted[2]), int(undone[0]), int(undone[1])
+
+
+def all_clients(session: Session) -> Sequence[LoanClient]:
+    return session.scalars(select(LoanClient).order_by(LoanClient.name)).all()
 
 
 # The programme's daily totals.

@@ -214,14 +214,39 @@ def undo(
     now: datetime,
     rules: Rules,
 ) -> Disbursement:
-    """Reverse a credited disbursement with a transfer card → loan funding that names it.
+    """The loan system reverses one of its own credited disbursements (see `_reverse`)."""
+    d = repo.lock_by_external_id(session, external_id)
+    if d is None or d.client_id != client.id:
+        raise DisbursementNotFound(message="no such disbursement")
+    return _reverse(session, d, f"loan_client:{client.name}", reason, now, rules)
+
+
+def undo_by_operator(
+    session: Session,
+    external_id: str,
+    reason: str | None,
+    now: datetime,
+    rules: Rules,
+    *,
+    actor: str,
+) -> Disbursement:
+    """Bank operations reverse any client's credited disbursement, under `actor`'s name; the
+    same rules and refusals as the loan system's own undo, and the loan system is told."""
+    d = repo.lock_by_external_id(session, external_id)
+    if d is None:
+        raise DisbursementNotFound(message="no such disbursement")
+    return _reverse(session, d, actor, reason, now, rules)
+
+
+def _reverse(
+    session: Session, d: Disbursement, actor: str, reason: str | None, now: datetime, rules: Rules
+) -> Disbursement:
+    """Reverse a credited disbursement (locked by the caller) with a transfer card → loan
+    funding that names it.
 
     Allowed only while the card's available balance covers the whole amount; an undo that
     was done already answers with the same result.
     """
-    d = repo.lock_by_external_id(session, external_id)
-    if d is None or d.client_id != client.id:
-        raise DisbursementNotFound(message="no such disbursement")
     if d.status == DisbursementStatus.UNDONE:
         return d
     if d.status == DisbursementStatus.PROCESSING:
@@ -250,7 +275,7 @@ def undo(
     session.flush()
     audit.record(
         session,
-        actor=f"loan_client:{client.name}",
+        actor=actor,
         action="disbursement.undone",
         subject=reference(d),
         now=now,
@@ -321,10 +346,71 @@ def listing(
     return items, (items[-1].id if len(items) == limit else None)
 
 
+def callbacks_of(session: Session, external_id: str) -> list[outbox.OutboxMessage]:
+    """The callbacks queued for one disbursement (credited or rejected, then undone)."""
+    found = [outbox.find_message(session, _event_id(kind, external_id)) for kind in EVENT_KINDS]
+    return [m for m in found if m is not None]
+
+
 def resend_callbacks(session: Session, external_id: str, now: datetime, *, actor: str) -> list[int]:
     """Queue every callback of one disbursement again; returns the outbox message ids."""
-    found = [outbox.find_message(session, _event_id(kind, external_id)) for kind in EVENT_KINDS]
-    ids = [m.id for m in found if m is not None]
+    ids = [m.id for m in callbacks_of(session, external_id)]
     if not ids:
         raise DisbursementNotFound(message="no callbacks for this disbursement")
     return [outbox.resend(session, i, now, actor=actor).id for i in ids]
+
+
+# Bank operations: every client's disbursements.
+
+
+def find(session: Session, external_id: str) -> Disbursement:
+    """One disbursement of any client (for bank operations)."""
+    d = repo.by_external_id(session, external_id)
+    if d is None:
+        raise DisbursementNotFound(message="no such disbursement")
+    return d
+
+
+def search(
+    session: Session,
+    *,
+    external_id: str | None = None,
+    status: DisbursementStatus | None = None,
+    posted_from: date | None = None,
+    posted_to: date | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> tuple[Sequence[Disbursement], int | None]:
+    """Every client's disbursements, newest first: by external id (a prefix), status and the
+    business day of the outcome. Pages on with `before`, the returned cursor (None at the end)."""
+    items = repo.search(
+        session,
+        external_id=external_id or None,
+        status=status.value if status else None,
+        posted_from=posted_from,
+        posted_to=posted_to,
+        before=before,
+        limit=limit + 1,
+    )
+    shown = list(items[:limit])
+    return shown, (shown[-1].id if len(items) > limit else None)
+
+
+def client_names(session: Session) -> dict[int, str]:
+    return {c.id: c.name for c in repo.all_clients(session)}
+
+
+@dataclass(frozen=True)
+class DaySummary:
+    """One business day of the programme: money out (credited), back (undone), refusals."""
+
+    day: date
+    credited_count: int
+    credited: int
+    rejected_count: int
+    undone_count: int
+    undone: int
+
+
+def day_summary(session: Session, day: date) -> DaySummary:
+    return DaySummary(day, *repo.day_counts(session, day))

@@ -64,7 +64,7 @@ class Payment(Base):
     atc: Mapped[int | None] = mapped_column(Integer)
     hold_transfer_id: Mapped[str | None] = mapped_column(String(64))
     hold_expires_at: Mapped[datetime | None]
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)  # the search by day
     updated_at: Mapped[datetime]
 
 
@@ -81,7 +81,7 @@ class PaymentOperation(Base):
     amount: Mapped[int]
     transfer_id: Mapped[str | None] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(96))
-    created_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)  # the day's captures and refunds
 
 
 class UnitPaymentSettings(Base):

@@ -37,6 +37,14 @@ Card taps (terminal-facing, see endpoints.py):
     reverse_card_tap(session, transaction_id, caller, now) -> Payment
 
 Unit rules: `pin_threshold(session, unit_id, rules)`, `set_unit_settings(...)`.
+
+Bank operations (every unit):
+
+    search_payments(session, query: PaymentSearch, zone) -> PaymentPage
+        Card taps, payment codes, bill codes and checkouts' self-pay, newest first, by masked
+        card, status, local days, unit, bill number and channel; keyset pages.
+    day_summary(session, day, zone) -> PaymentDay
+        Per channel: captures and refunds made on the local day (count, sum), declines.
 """
 
 from __future__ import annotations
@@ -45,7 +53,8 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -79,7 +88,16 @@ from hub.payments.models import (
     PaymentStatus,
     UnitPaymentSettings,
 )
-from hub.payments.schemas import CardTapIn
+from hub.payments.schemas import (
+    CardTapIn,
+    ChannelDay,
+    PaymentDay,
+    PaymentPage,
+    PaymentRow,
+    PaymentSearch,
+    SearchChannel,
+    card_pattern,
+)
 
 UNIT_SETTLEMENT = "unit_settlement"
 CARD_PAYMENT = "card_payment"
@@ -370,6 +388,82 @@ def set_unit_settings(
         details={"pin_threshold_fen": pin_threshold_fen},
     )
     return row
+
+
+# Bank operations: search and the day's figures.
+
+
+def search_payments(session: Session, query: PaymentSearch, zone: ZoneInfo) -> PaymentPage:
+    """Payments of every unit and channel, newest first (see the module docstring)."""
+    rows = repo.search(
+        session,
+        card=card_pattern(query.card) if query.card else None,
+        status=query.status.value if query.status else None,
+        created_from=_day_start(query.day_from, zone) if query.day_from else None,
+        created_to=_day_start(query.day_to + timedelta(days=1), zone) if query.day_to else None,
+        unit_id=query.unit_id,
+        bill_number=query.bill_number,
+        channel=query.channel.value if query.channel else None,
+        before=query.before,
+        limit=query.limit + 1,
+    )
+    items = [_row(payment, bill_number) for payment, bill_number in rows[: query.limit]]
+    more = len(rows) > query.limit
+    return PaymentPage(items=items, next_before=items[-1].id if more else None)
+
+
+def day_summary(session: Session, day: date, zone: ZoneInfo) -> PaymentDay:
+    """The local day's captures and refunds (made that day) and declines, per channel."""
+    start, end = _day_start(day, zone), _day_start(day + timedelta(days=1), zone)
+    days = {c: ChannelDay(channel=c) for c in SearchChannel}
+    for channel, billed, kind, count, amount in repo.operation_totals(session, start, end):
+        row = days[_search_channel(channel, billed)]
+        if kind == OperationKind.CAPTURE:
+            row.captured_count += count
+            row.captured += amount
+        else:
+            row.refunded_count += count
+            row.refunded += amount
+    for channel, billed, count in repo.declined_totals(session, start, end):
+        days[_search_channel(channel, billed)].declined_count += count
+    hours = int((end - start).total_seconds() // 3600)
+    bounds = [start + timedelta(hours=h) for h in range(hours)] + [end]
+    return PaymentDay(
+        day=day,
+        channels=list(days.values()),
+        captures_per_hour=repo.captures_per_hour(session, bounds),
+    )
+
+
+def _day_start(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), zone).astimezone(UTC)
+
+
+def _search_channel(channel: str, billed: bool) -> SearchChannel:
+    if billed:
+        return SearchChannel.BILL_CODE
+    if channel == Channel.QR_CODE:
+        return SearchChannel.PAYMENT_CODE
+    return SearchChannel(channel)
+
+
+def _row(payment: Payment, bill_number: str | None) -> PaymentRow:
+    return PaymentRow(
+        id=payment.id,
+        created_at=payment.created_at,
+        channel=_search_channel(payment.channel, bill_number is not None),
+        unit_id=payment.unit_id,
+        institution_code=payment.institution_code,
+        terminal_id=payment.terminal_id,
+        transaction_id=payment.transaction_id,
+        bill_number=bill_number,
+        pan_masked=payment.pan_masked,
+        amount=payment.amount,
+        captured=payment.captured,
+        refunded=payment.refunded,
+        status=payment.status,
+        decline_code=payment.decline_code,
+    )
 
 
 # Internals.

@@ -119,6 +119,9 @@ def _seed(db: Database, settings: Settings, url: str) -> None:
         _seed_payment(s, settings, unit, now)
 
     db.transaction(seed)
+    db.transaction(lambda s: _seed_programme(s, utcnow()))
+    # Its own transaction, as a loan system's order is: the funding account is read fresh.
+    db.transaction(lambda s: _seed_disbursement(s, settings, utcnow()))
 
 
 def _seed_payment(s, settings: Settings, unit, now) -> None:
@@ -178,6 +181,59 @@ def _seed_payment(s, settings: Settings, unit, now) -> None:
         ),
         now,
     )
+
+
+def _seed_programme(s, now) -> None:
+    """The loan programme's funding account with 1,000,000.00 CNY."""
+    from hub.ledger import service as ledger
+    from hub.ledger.schemas import AccountIn, TransferIn
+
+    treasury = ledger.ensure_account(s, AccountIn(kind="treasury", owner_ref="bank"), now)
+    funding = ledger.ensure_account(
+        s,
+        AccountIn(kind="loan_funding", owner_ref="programme", debits_must_not_exceed_credits=True),
+        now,
+    )
+    ledger.transfer(
+        s,
+        TransferIn(
+            id="e2e:fund",
+            debit_account_id=treasury.id,
+            credit_account_id=funding.id,
+            amount=1_000_000_00,
+            code="funding",
+        ),
+        now,
+    )
+
+
+def _seed_disbursement(s, settings: Settings, now) -> None:
+    """A loan of 3,000.00 CNY credited to the seeded card, through the disbursement service."""
+    from hub.disbursements import clients, posting
+    from hub.disbursements import service as disbursements
+    from hub.disbursements.schemas import DisbursementIn
+    from hub.issuer.protection import CardDataKeys
+    from integrations.loans.client import id_number_check
+
+    rules = disbursements.Rules.from_settings(settings)
+    # Nothing listens on the discard port: the callback stays pending, which is all we need.
+    issued = clients.create_client(
+        s, "micro-loans", "http://127.0.0.1:9/callbacks", rules, now, actor="system:test"
+    )
+    client = clients.get_client(s, issued.client)
+    order = DisbursementIn(
+        external_id="L-0001",
+        loan_ref="LN-2026-0001",
+        amount=3_000_00,
+        card_number="K10000001",
+        id_number_hash=id_number_check(
+            "370102198001011234", CardDataKeys.from_settings(settings).id_hash
+        ),
+        purpose="spring planting",
+        value_date=rules.business_day(now),
+    )
+    disbursements.accept(s, client.id, order, rules, now)
+    posting.settle(s, ["L-0001"], rules, now)
 
 
 @pytest.fixture(scope="module")
@@ -363,7 +419,7 @@ def test_viewer_sees_no_action_buttons_and_is_refused_anyway(page_as, hub):
 
 def test_operator_refunds_a_payment(page_as, hub):
     page = page_as("oscar")
-    page.click("nav >> text=Card payments")
+    page.click("nav >> text=Payments")
     page.fill("#f-card", "7510")
     page.click("main button:has-text('Search')")
     shot(page, "08-payments-search")
@@ -395,6 +451,36 @@ def test_the_same_refund_button_is_refused_for_a_viewer(page_as, hub):
     shot(page, "11-refund-refused")
 
 
+def test_payments_are_searched_by_channel_and_day(page_as, hub):
+    page = page_as("vera")
+    page.click("nav >> text=Payments")
+    page.select_option("#f-channel", label="Payment code")  # submits itself
+    page.wait_for_selector("text=No payments match")
+    page.goto(f"{hub.url}/console/payments")
+    page.select_option("#f-channel", label="Card tap")
+    page.wait_for_selector("a[href='/console/payments/1']")
+    assert "Card tap" in page.inner_text("#payments")
+    shot(page, "11b-payments-card-taps")
+
+
+def test_an_operator_may_not_undo_a_disbursement_an_admin_may(page_as, hub):
+    page = page_as("oscar")
+    page.click("nav >> text=Disbursements")
+    page.click("a[href='/console/disbursements/L-0001']")
+    assert page.is_disabled("#undo-button")
+    assert "needs the admin role" in page.inner_text("#undo")
+    page = page_as("ada")
+    page.goto(f"{hub.url}/console/disbursements/L-0001")
+    assert page.inner_text("#disbursement-status") == "Credited"
+    page.fill("#f-reason", "borrower cancelled in the cooling-off period")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#undo-button")
+    assert "Undone: 3,000.00 CNY back from the card" in page.inner_text(".note")
+    assert page.inner_text("#disbursement-status") == "Undone"
+    assert "disb-undo:L-0001" in page.inner_text("main")
+    shot(page, "11c-disbursement-undone")
+
+
 def test_every_page_in_the_menu_renders_cleanly_offline(page_as, hub):
     """Walk the menu as an admin: every page loads, nothing breaks the content policy, and
     nothing is fetched from anywhere but the hub."""
@@ -415,7 +501,10 @@ def test_every_page_in_the_menu_renders_cleanly_offline(page_as, hub):
         "Units",
         "Terminals",
         "Rollouts",
-        "Card payments",
+        "Payments",
+        "Disbursements",
+        "Checkouts",
+        "Ledger",
         "Audit log",
         "Operators",
     } <= set(labels)
@@ -439,6 +528,7 @@ def test_audit_log_shows_the_story_and_an_intact_chain(page_as):
         "terminal.enrollment_code_created",
         "rollout",
         "payment.refunded",
+        "disbursement.undone",
         "console.refused",
     ):
         assert action in text

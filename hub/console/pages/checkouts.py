@@ -11,7 +11,7 @@ from hub.checkout import service as checkout
 from hub.console.auth import db_of, page
 from hub.console.models import Role
 from hub.console.pages.ledger import flag_names
-from hub.console.rendering import ConsoleRoute, NavItem, register_nav, render, zone_of
+from hub.console.rendering import ConsoleRoute, NavItem, business_zone_of, register_nav, render
 from hub.console.service import Signed
 from hub.ledger import service as ledger
 from hub.payments.service import Caller
@@ -19,7 +19,6 @@ from hub.payments.service import Caller
 router = APIRouter(route_class=ConsoleRoute)
 register_nav(NavItem("checkouts", "Checkouts", "/console/checkouts", Role.VIEWER, "Money"))
 CONSOLE = Caller(actor="console", unit_id=None)  # reads across every unit
-SCAN = 500
 SHOWN = 100
 # The checkout's states, in the order a visit moves through them (hub/checkout's state machine).
 STATES = [("", "Any state")] + [
@@ -46,18 +45,26 @@ def checkouts(
     state: Annotated[str, Query(max_length=24)] = "",
     day: Annotated[str, Query(max_length=10)] = "",
 ) -> Response:
-    """The latest checkouts, searched by bill number, state and local date."""
+    """The latest checkouts, searched by bill number (any part), state and the bank's local day
+    opened; with the latest reconciliation with the insurance platform."""
     state = state if state in dict(STATES) else ""
-    wanted_day, zone = _day(day), zone_of(request)
+    wanted_day = _day(day)
     errors = {"day": "a date like 2026-11-29"} if day and wanted_day is None else {}
     with db_of(request).session() as s:
-        found = [
-            c
-            for c in checkout.recent_checkouts(s, state=state or None, limit=SCAN)
-            if bill.strip().lower() in c.bill_no.lower()
-            and (wanted_day is None or c.created_at.astimezone(zone).date() == wanted_day)
-        ][:SHOWN]
+        found = (
+            []
+            if errors
+            else checkout.recent_checkouts(
+                s,
+                state=state or None,
+                bill_no=bill.strip() or None,
+                day=wanted_day,
+                zone=business_zone_of(request),
+                limit=SHOWN,
+            )
+        )
         rows = [(c, checkout.checkout_out(c)) for c in found]
+        reconciliation = checkout.latest_reconciliation(s)
     return render(
         request,
         "checkouts.html",
@@ -67,7 +74,8 @@ def checkouts(
             "states": STATES,
             "errors": errors,
             "q": {"bill": bill, "state": state, "day": day},
-            "scan": SCAN,
+            "shown": SHOWN,
+            "reconciliation": reconciliation,
         },
         422 if errors else 200,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -11,16 +11,20 @@ from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy.orm import Session
 
 from hub.audit import service as audit
+from hub.checkout import service as checkout
 from hub.console.auth import db_of, now_of, page
 from hub.console.charts import column_chart
 from hub.console.models import Role
+from hub.console.pages.payments import CHANNEL_NAMES
 from hub.console.pages.units import presence_bar
-from hub.console.rendering import ConsoleRoute, NavItem, register_nav, render, zone_of
+from hub.console.rendering import ConsoleRoute, NavItem, business_zone_of, register_nav, render
 from hub.console.service import Signed
 from hub.disbursements import service as disbursements
 from hub.gateway import service as gateway
 from hub.gateway.schemas import TerminalFilter
 from hub.outbox import service as outbox
+from hub.payments import service as payments
+from hub.payments.schemas import SearchChannel
 
 router = APIRouter(route_class=ConsoleRoute)
 register_nav(NavItem("dashboard", "Dashboard", "/console/", Role.VIEWER, "Overview"))
@@ -91,66 +95,47 @@ def _alerts(s: Session) -> list[Alert]:
     return alerts
 
 
-# Today's money, read from what the trail and the outbox already hold: every payment state
-# change is audited with its amount, and every disbursement outcome is a callback.
-MONEY_ACTIONS = ("payment.authorized", "payment.declined", "payment.captured", "payment.refunded")
-SCAN_PAGE = 500
-
-
-def _audited_today(s: Session, action: str, since: datetime) -> list[Any]:
-    found: list[Any] = []
-    before = None
-    while True:
-        batch = audit.recent(s, SCAN_PAGE, before, action)
-        fresh = [e for e in batch if e.at >= since]
-        found += fresh
-        if len(fresh) < len(batch) or len(batch) < SCAN_PAGE:
-            return found
-        before = batch[-1].seq
-
-
-def _amount(entry: Any) -> int:
-    value = entry.details.get("amount") if isinstance(entry.details, dict) else None
-    return value if isinstance(value, int) else 0
+def _reconciliation_alerts(s: Session) -> list[Alert]:
+    """The latest reconciliation with the insurance platform, when it did not balance."""
+    run = checkout.latest_reconciliation(s)
+    if run is None or run.discrepancies == 0:
+        return []
+    # Report.summary(): three lines of counts, then one line per difference.
+    first = next((line.strip() for line in run.summary.splitlines()[3:4]), "")
+    return [
+        Alert(
+            "bad",
+            f"Reconciliation of {run.day.isoformat()} found {run.discrepancies} difference"
+            + ("s" if run.discrepancies != 1 else ""),
+            f"{run.differing_units} unit(s) differ, {run.unreachable_units} unreachable"
+            + (f"; first: {first}" if first else ""),
+            f"/console/checkouts?day={run.day.isoformat()}#reconciliation",
+        )
+    ]
 
 
 def _money_today(s: Session, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
-    since = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    by_action = {a: _audited_today(s, a, since) for a in MONEY_ACTIONS}
-    hourly = [0] * 24
-    for entry in by_action["payment.captured"]:
-        hourly[entry.at.astimezone(zone).hour] += 1
-    outcomes = [
-        m
-        for m in outbox.messages(s, topic=disbursements.CALLBACK_TOPIC, limit=SCAN_PAGE * 4)
-        if m.created_at >= since
+    """Today's money from the domains themselves: payments per channel, checkouts settled with
+    the platform, loans credited; the bank's local day."""
+    day = now.astimezone(zone).date()
+    paid = payments.day_summary(s, day, zone)
+    start = datetime.combine(day, time(), zone).astimezone(UTC)
+    hours = [
+        (f"{(start + timedelta(hours=h)).astimezone(zone).hour:02d}", n)
+        for h, n in enumerate(paid.captures_per_hour)
     ]
-    credited = [_carried(m) for m in outcomes if _kind(m) == "credited"]
     return {
-        "authorized": len(by_action["payment.authorized"]),
-        "declined": len(by_action["payment.declined"]),
-        "captured": sum(_amount(e) for e in by_action["payment.captured"]),
-        "captured_count": len(by_action["payment.captured"]),
-        "refunded": sum(_amount(e) for e in by_action["payment.refunded"]),
-        "refund_count": len(by_action["payment.refunded"]),
-        "credited": sum(d.get("amount", 0) for d in credited),
-        "credited_count": len(credited),
-        "rejected_count": sum(1 for m in outcomes if _kind(m) == "rejected"),
-        "per_hour": column_chart(
-            [(f"{h:02d}", n) for h, n in enumerate(hourly)], width=1080, unit=" captured"
-        )
-        if any(hourly)
-        else None,
+        "day": day,
+        "channels": paid.channels,
+        "taps": paid.of(SearchChannel.CARD_TAP),
+        "codes": paid.of(SearchChannel.PAYMENT_CODE),
+        "bills": paid.of(SearchChannel.BILL_CODE),
+        "qr": paid.of(SearchChannel.PAYMENT_CODE, SearchChannel.BILL_CODE),
+        "all": paid.of(*SearchChannel),
+        "visits": checkout.day_summary(s, day, zone),
+        "loans": disbursements.day_summary(s, day),
+        "per_hour": column_chart(hours, unit=" captured") if any(paid.captures_per_hour) else None,
     }
-
-
-def _kind(message: Any) -> str:
-    return str(message.payload.get("event", {}).get("type", "")).removeprefix("disbursement.")
-
-
-def _carried(message: Any) -> dict[str, Any]:
-    carried = message.payload.get("event", {}).get("disbursement", {})
-    return carried if isinstance(carried, dict) else {}
 
 
 @router.get("/")
@@ -159,8 +144,9 @@ def dashboard(request: Request, _: Annotated[Signed, Depends(page(Role.VIEWER))]
         context = {
             "active": "dashboard",
             **_fleet(s),
-            "today": _money_today(s, zone_of(request), now_of(request)),
-            "alerts": _alerts(s),
+            "today": _money_today(s, business_zone_of(request), now_of(request)),
+            "channel_names": CHANNEL_NAMES,
+            "alerts": _alerts(s) + _reconciliation_alerts(s),
             "activity": list(audit.recent(s, 8)),
             "presence_bar": presence_bar,
         }

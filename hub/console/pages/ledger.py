@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -33,13 +34,18 @@ def ledger_home(
     owner: Annotated[str, Query(max_length=64)] = "",
     reference: Annotated[str, Query(max_length=128)] = "",
     check: bool = False,
+    after: Annotated[int, Query(ge=0)] = 0,
 ) -> Response:
     """Look up an account by number or by kind and owner, or transfers by reference; or check
-    the books (every invariant of the ledger, over the whole database)."""
+    the books (every invariant of the ledger, over the whole database). Below, the accounts
+    (of one kind, when a kind alone is given) in number order, a page at a time."""
     errors: dict[str, str] = {}
     legs: list[object] = []
     problems: list[str] | None = None
+    listed_kind = kind.strip() if kind.strip() and not owner.strip() else None
     with db_of(request).session() as s:
+        accounts, next_after = ledger.list_accounts(s, listed_kind, after, PAGE_SIZE)
+        rows = [(a, ledger.balance(a)) for a in accounts]
         if check:
             problems = ledger.check_invariants(s)
         if account.strip():
@@ -65,9 +71,20 @@ def ledger_home(
             "problems": problems,
             "flag_names": flag_names,
             "q": {"account": account, "kind": kind, "owner": owner, "reference": reference},
+            "accounts": rows,
+            "listed_kind": listed_kind,
+            "next_accounts": _accounts_page(listed_kind, next_after),
+            "first_accounts": _accounts_page(listed_kind, 0) if after else None,
         },
         422 if errors else 200,
     )
+
+
+def _accounts_page(kind: str | None, after: int | None) -> str | None:
+    if after is None:
+        return None
+    query = {"kind": kind} if kind else {}
+    return "/console/ledger?" + urlencode({**query, "after": after}) + "#accounts"
 
 
 @router.get("/ledger/accounts/{account_id}")

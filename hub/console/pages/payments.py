@@ -1,38 +1,55 @@
-"""Card payments: a payment's story, its ledger legs, and refunds by an operator."""
+"""Payments of every channel: search, a payment's story and ledger legs, refunds by an operator."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import ValidationError
 
-from hub.audit import service as audit
 from hub.console.auth import Action, action, db_of, now_of, page
 from hub.console.models import Role
 from hub.console.pages.ledger import flag_names
 from hub.console.rendering import (
     ConsoleRoute,
     NavItem,
+    business_zone_of,
     cny,
+    field_errors,
+    masked,
     redirect,
     register_nav,
     render,
-    zone_of,
 )
 from hub.console.service import Signed
 from hub.errors import HubError
 from hub.gateway import service as gateway
 from hub.ledger import service as ledger
 from hub.payments import service as payments
+from hub.payments.schemas import CARD_HELP, PaymentSearch, SearchChannel
 from hub.payments.service import Caller
 
 router = APIRouter(route_class=ConsoleRoute)
-register_nav(NavItem("payments", "Card payments", "/console/payments", Role.VIEWER, "Money"))
+register_nav(NavItem("payments", "Payments", "/console/payments", Role.VIEWER, "Money"))
 CNY_TEXT = re.compile(r"^(\d{1,12})(?:\.(\d{1,2}))?$")
 REFUND_ID = re.compile(r"^[A-Za-z0-9:._-]{8,64}$")
+PAGE_SIZE = 50
+STATUSES = [("", "Any status")] + [
+    (s, s.capitalize())
+    for s in ("authorized", "captured", "declined", "voided", "reversed", "refunded")
+]
+CHANNEL_NAMES = {
+    SearchChannel.CARD_TAP: "Card tap",
+    SearchChannel.PAYMENT_CODE: "Payment code",
+    SearchChannel.BILL_CODE: "Bill code",
+    SearchChannel.CHECKOUT: "Checkout self-pay",
+}
+CHANNELS = [("", "Every channel")] + [(c.value, name) for c, name in CHANNEL_NAMES.items()]
+# The search's own fields, as the form names them.
+FILTERS = ("card", "status", "channel", "unit_id", "bill_number", "day_from", "day_to")
 
 
 def fen_from_text(text: str) -> int | None:
@@ -51,34 +68,16 @@ def _ops(act: Action) -> Caller:
     return Caller(actor=act.signed.actor, unit_id=None)
 
 
-# Until the payment service offers a search, the latest payments are found through the audit
-# trail, where every payment's first state (authorized or declined) is recorded.
-OPENING_ACTIONS = ("payment.authorized", "payment.declined")
-SCAN = 400
-SHOWN = 50
-STATUSES = [("", "Any status")] + [
-    (s, s.capitalize())
-    for s in ("authorized", "captured", "declined", "voided", "reversed", "refunded")
-]
-
-
-def card_matches(pan_masked: str | None, wanted: str) -> bool:
-    """Match what an operator types against a masked number: last four, first six, or both."""
-    digits = re.sub(r"[^0-9*]", "", wanted)
-    if not digits or not pan_masked:
-        return not digits
-    head, _, tail = digits.partition("*")
-    tail = tail.strip("*")
-    if not tail and len(head) <= 4:
-        return pan_masked.endswith(head)
-    return pan_masked.startswith(head) and pan_masked.endswith(tail)
-
-
-def _latest_payment_ids(s: Any) -> list[int]:
-    entries = [e for action in OPENING_ACTIONS for e in audit.recent(s, SCAN, action=action)]
-    entries.sort(key=lambda e: e.seq, reverse=True)
-    ids = [e.subject.removeprefix("payment:") for e in entries[:SCAN]]
-    return [int(i) for i in ids if i.isdigit()]
+def _search(form: dict[str, str]) -> tuple[PaymentSearch | None, dict[str, str]]:
+    try:
+        return PaymentSearch.model_validate({**form, "limit": PAGE_SIZE}), {}
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        if "form" in errors:  # the days' order: said beside the last day
+            errors["day_to"] = errors.pop("form")
+        if "card" in errors:
+            errors["card"] = CARD_HELP
+        return None, errors
 
 
 @router.get("/payments")
@@ -86,50 +85,63 @@ def payments_home(
     request: Request,
     _: Annotated[Signed, Depends(page(Role.VIEWER))],
     payment: Annotated[str, Query(max_length=20)] = "",
-    card: Annotated[str, Query(max_length=24)] = "",
+    card: Annotated[str, Query(max_length=40)] = "",
     status: Annotated[str, Query(max_length=16)] = "",
-    day: Annotated[str, Query(max_length=10)] = "",
+    channel: Annotated[str, Query(max_length=16)] = "",
+    unit_id: Annotated[str, Query(max_length=12)] = "",
+    bill_number: Annotated[str, Query(max_length=40)] = "",
+    day_from: Annotated[str, Query(max_length=10)] = "",
+    day_to: Annotated[str, Query(max_length=10)] = "",
+    before: Annotated[int | None, Query(ge=1)] = None,
 ) -> Response:
-    """Open a payment by number, or search the latest ones by card, status and local date."""
+    """Open a payment by number, or search every payment by card, status, channel, unit,
+    bill number and the bank's local days; newest first, a page at a time."""
     if payment.strip().isdigit():
         return redirect(request, f"/console/payments/{int(payment)}")
-    errors = {"payment": "a payment number is digits only"} if payment.strip() else {}
-    wanted_day = _day(day)
-    if day and wanted_day is None:
-        errors["day"] = "a date like 2026-11-29"
-    zone = zone_of(request)
-    found = []
+    form = dict(
+        card=card,
+        status=status,
+        channel=channel,
+        unit_id=unit_id,
+        bill_number=bill_number,
+        day_from=day_from,
+        day_to=day_to,
+    )
+    query, errors = _search({**form, "before": str(before or "")})
+    if payment.strip():
+        errors["payment"] = "a payment number is digits only"
     with db_of(request).session() as s:
-        for payment_id in _latest_payment_ids(s):
-            p = payments.get_payment(s, payment_id, CONSOLE)
-            if (
-                (not status or p.status == status)
-                and card_matches(p.pan_masked, card)
-                and (wanted_day is None or p.created_at.astimezone(zone).date() == wanted_day)
-            ):
-                found.append(p)
-            if len(found) >= SHOWN:
-                break
+        units = gateway.list_units(s)
+        found = (
+            payments.search_payments(s, query, business_zone_of(request))
+            if query is not None
+            else None
+        )
+    kept = {k: v for k, v in form.items() if v.strip()}
+    older = None
+    if found is not None and found.next_before is not None:
+        older = "/console/payments?" + urlencode({**kept, "before": found.next_before})
     return render(
         request,
         "payments.html",
         {
             "active": "payments",
             "errors": errors,
-            "found": found,
+            "found": found.items if found is not None else [],
+            "older": older,
+            "newest": "/console/payments?" + urlencode(kept) if before is not None else None,
+            "day_zone": str(business_zone_of(request)),
             "statuses": STATUSES,
-            "q": {"payment": payment, "card": card, "status": status, "day": day},
-            "scan": SCAN,
+            "channels": CHANNELS,
+            "channel_names": CHANNEL_NAMES,
+            "units": [("", "Every unit")] + [(str(u.id), u.name) for u in units],
+            "unit_names": {u.id: u.name for u in units},
+            # A card number is echoed masked only, whatever was typed.
+            "q": {**form, "card": masked(card) if card else "", "payment": payment},
+            "filtered": any(v.strip() for v in form.values()),
         },
         422 if errors else 200,
     )
-
-
-def _day(text: str) -> date | None:
-    try:
-        return date.fromisoformat(text.strip()) if text.strip() else None
-    except ValueError:
-        return None
 
 
 def _payment_context(request: Request, payment_id: int) -> dict[str, Any]:

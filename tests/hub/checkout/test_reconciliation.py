@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from typer.testing import CliRunner
 
+from hub.checkout import service as checkout
 from hub.checkout.reconciliation import Reconciler, Report
 from hub.cli import app as sshub
 from tests.hub.checkout.conftest import sqlite_only
@@ -107,3 +108,33 @@ def test_sshub_reconcile_writes_the_csv_report_and_the_summary(window, tmp_path,
         "1",
     )
     assert (tmp_path / "reconciliation-2026-11-29.txt").read_text().startswith("reconciliation of")
+
+
+def test_each_run_is_kept_and_the_latest_says_whether_it_balanced(window):
+    settle(window)
+    assert reconcile(window).balanced
+    with window.db.session() as s:
+        first = checkout.latest_reconciliation(s)
+    assert (first.day, first.units, first.discrepancies) == (DAY, 1, 0)
+    lost = settle(window, WANG_FANG)
+    window.sims.platform.forget_settlement(lost["setl_id"])
+    report = reconcile(window)
+    with window.db.session() as s:
+        latest = checkout.latest_reconciliation(s)
+    assert latest.id > first.id
+    assert (latest.differing_units, latest.unreachable_units) == (1, 0)
+    assert latest.discrepancies == len(report.discrepancies) == 5
+    assert latest.summary == report.summary()
+
+
+def test_the_day_summary_counts_the_days_settlements_and_revokes(window):
+    settle(window)
+    revoked = settle(window, WANG_FANG)
+    window.revoke(revoked["checkout_id"])
+    with window.db.session() as s:
+        today = checkout.day_summary(s, DAY, ZoneInfo("Asia/Shanghai"))
+        tomorrow = checkout.day_summary(s, date(2026, 11, 30), ZoneInfo("Asia/Shanghai"))
+    assert (today.opened_count, today.settled_count, today.revoked_count) == (2, 2, 1)
+    assert (today.settled_medfee, today.settled_cash) == (2 * 10_160, 5_976 + 2_800)
+    assert today.revoked_medfee == 10_160
+    assert (tomorrow.opened_count, tomorrow.settled_count, tomorrow.settled_medfee) == (0, 0, 0)

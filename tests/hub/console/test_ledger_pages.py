@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from hub.ledger import service as ledger
@@ -43,3 +45,30 @@ def test_books_are_checked_from_the_ledger_page(as_role, payment):
     client, _ = as_role("vera")
     page = client.get("/console/ledger?check=1")
     assert page.status_code == 200 and "The books balance." in page.text
+
+
+def test_accounts_are_listed_by_kind_a_page_at_a_time(as_role, payment, db, clock):
+    from hub.ledger.schemas import AccountIn
+
+    def open_many(s) -> None:
+        for n in range(60):
+            ledger.create_account(s, AccountIn(kind="fees", owner_ref=f"fee-{n:02d}"), clock())
+
+    db.transaction(open_many)
+    client, _ = as_role("vera")
+    listed = client.get("/console/ledger").text
+    accounts = listed[listed.index('id="accounts"') :]
+    card = _card_account(db)
+    assert f'href="/console/ledger/accounts/{card}"' in accounts and "376.55" in accounts
+    cards = client.get("/console/ledger?kind=card").text
+    assert (
+        "K10***001" in cards
+        and "K10000001" not in cards
+        and "fee-00" not in cards
+        and 'id="next-accounts"' not in cards
+    )
+    fees = client.get("/console/ledger?kind=fees").text
+    assert "fee-00" in fees and "fee-50" not in fees and "K10***001" not in fees
+    following = re.search(r'id="next-accounts" href="([^"]+)"', fees)[1].replace("&amp;", "&")
+    rest = client.get(following).text
+    assert "fee-50" in rest and "fee-59" in rest and "fee-00" not in rest

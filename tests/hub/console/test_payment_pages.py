@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from sqlalchemy import text
 
 from hub.audit import service as audit
 from hub.ledger import service as ledger
@@ -78,27 +79,102 @@ def test_viewer_sees_the_refund_button_disabled_and_is_refused(as_role, payment,
         assert not [t for t in ledger.transfers_for(s, f"payment:{payment}") if t.code == "refund"]
 
 
-def test_latest_payments_are_listed_and_filtered(as_role, payment):
+def test_payments_are_searched_in_the_payments_domain(as_role, payment):
     client, _ = as_role("vera")
+    row = f'href="/console/payments/{payment}"'
     listed = client.get("/console/payments").text
-    assert f'href="/console/payments/{payment}"' in listed and "623170******7510" in listed
-    for query in ("card=7510", "card=623170******7510", "status=captured", "day=2026-11-29"):
-        assert (
-            f'href="/console/payments/{payment}"' in client.get(f"/console/payments?{query}").text
-        )
-    for query in ("card=1234", "status=declined", "day=2026-11-28"):
-        assert "No payments match" in client.get(f"/console/payments?{query}").text
-    assert client.get("/console/payments?day=29/11").status_code == 422
+    assert row in listed and "623170******7510" in listed and "Card tap" in listed
+    for query in (
+        "card=7510",
+        "card=623170******7510",
+        "card=623170*7510",
+        "status=captured",
+        "channel=card_tap",
+        "day_from=2026-11-29&day_to=2026-11-29",
+        "unit_id=1",
+    ):
+        assert row in client.get(f"/console/payments?{query}").text, query
+    for query in (
+        "card=1234",
+        "status=declined",
+        "channel=payment_code",
+        "channel=bill_code",
+        "bill_number=HIS",
+        "day_to=2026-11-28",
+        "unit_id=99",
+    ):
+        assert "No payments match" in client.get(f"/console/payments?{query}").text, query
     assert client.get(f"/console/payments?payment={payment}").status_code == 303
 
 
-def test_dashboard_counts_todays_money(as_role, payment):
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("day_from=29/11", "day_from"),
+        ("card=12345", "card"),
+        ("day_from=2026-11-30&day_to=2026-11-29", "day_to"),
+        ("channel=cash", "channel"),
+        ("unit_id=x", "unit_id"),
+    ],
+)
+def test_a_search_it_cannot_read_names_the_field(as_role, payment, query, field):
+    client, _ = as_role("vera")
+    answer = client.get(f"/console/payments?{query}")
+    assert answer.status_code == 422 and f'id="e-{field}"' in answer.text
+
+
+def test_a_full_card_number_typed_is_never_shown_back(as_role, payment):
+    client, _ = as_role("vera")
+    answer = client.get(f"/console/payments?card={PAN}")
+    assert answer.status_code == 422 and 'id="e-card"' in answer.text
+    assert PAN not in answer.text and "623170******7510" in answer.text
+
+
+def test_older_payments_are_a_page_away(as_role, payment, db, clock):
+    from hub.payments import service as payments
+
+    def more(s) -> None:
+        first = payments.get_payment(s, payment, payments.Caller("test", None))
+        caller = payments.Caller("terminal:test", first.unit_id, first.institution_code)
+        for n in range(60):
+            payments.hold_card(
+                s,
+                payments.HoldRequest(
+                    idempotency_key=f"test:more:{n}",
+                    channel=payments.Channel.CARD_TAP,
+                    card_id=first.card_id,
+                    card_account_id=first.card_account_id,
+                    amount=1,
+                    caller=caller,
+                    timeout_seconds=300,
+                    pan_masked=first.pan_masked,
+                ),
+                clock(),
+            )
+
+    db.transaction(more)
+    client, _ = as_role("vera")
+    first_page = client.get("/console/payments?card=7510").text
+    assert f'href="/console/payments/{payment}"' not in first_page  # the oldest of 61
+    older = re.search(r'id="older" href="([^"]+)"', first_page)[1].replace("&amp;", "&")
+    assert "card=7510" in older and "before=" in older
+    second_page = client.get(older).text
+    assert f'href="/console/payments/{payment}"' in second_page
+    assert 'id="older"' not in second_page
+
+
+def test_dashboard_counts_todays_money_from_the_payments(as_role, payment, db):
     client, csrf = as_role("oscar")
     path = f"/console/payments/{payment}"
     refund_id = _refund_id(client.get(path).text)
     client.post(
         f"{path}/refunds", data={"amount": "3.45", "refund_id": refund_id, "csrf_token": csrf}
     )
+    with db.session() as s:  # the figures do not come from the audit trail
+        s.execute(text("DELETE FROM audit_entries"))
+        s.commit()
     page = client.get("/console/").text
-    assert "123.45" in page and "1 captured" in page  # paid to units
-    assert "3.45" in page and "1 refund" in page
+    money = page[page.index('id="money-today"') : page.index('id="channels-today"')]
+    assert "Card taps today" in money and "123.45" in money and "1 captured" in money
+    channels = page[page.index('id="channels-today"') :]
+    assert "3.45" in channels and "1 refund" in channels

@@ -78,6 +78,11 @@ ACTIONS: dict[str, tuple[Role, str, dict[str, str]]] = {
         "/console/disbursements/L-0001/resend",
         {},
     ),
+    "/console/disbursements/{external_id}/undo": (
+        Role.ADMIN,
+        "/console/disbursements/L-0001/undo",
+        {"reason": "borrower cancelled"},
+    ),
     "/console/rollouts/{rollout_id}/{step}": (
         Role.OPERATOR,
         "/console/rollouts/{rollout}/start",

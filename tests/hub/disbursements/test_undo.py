@@ -1,5 +1,7 @@
 """Undoing a disbursement: a reversing transfer that names the original, only with cover."""
 
+import pytest
+
 from hub.audit import service as audit
 from hub.ledger import service as ledger
 from hub.ledger.schemas import TransferIn
@@ -93,4 +95,41 @@ def test_only_a_credited_disbursement_of_ones_own_can_be_undone(db, programme, a
     assert (rejected.status_code, error_code(rejected)) == (409, "not_undoable")
     unknown = api.undo("L-0404")
     assert (unknown.status_code, error_code(unknown)) == (404, "disbursement_not_found")
+    assert balance(db, programme.funding) == START
+
+
+def test_bank_operations_undo_through_the_same_rules_under_the_operators_name(
+    db, clock, programme, api, order, rules
+):
+    from hub.disbursements import service
+    from hub.disbursements.errors import UndoNotCovered
+
+    api.create(order())
+    spend(db, clock, programme, "K10000001", 600_000, "pay:1")
+
+    def undo(s):
+        return service.undo_by_operator(s, "L-0001", "fraud", clock(), rules, actor="operator:ada")
+
+    with pytest.raises(UndoNotCovered, match=r"short by 6000\.00 CNY \(600000 fen\)"):
+        db.transaction(undo)  # the same refusal as the loan system's, naming the shortfall
+    assert api.get("L-0001").json()["status"] == "credited"
+    db.transaction(
+        lambda s: ledger.transfer(
+            s,
+            TransferIn(
+                id="deposit:1",
+                debit_account_id=programme.treasury,
+                credit_account_id=programme.cards["K10000001"],
+                amount=600_000,
+                code="deposit",
+            ),
+            clock(),
+        )
+    )
+    assert db.transaction(undo).status == "undone"
+    assert api.undo("L-0001").json()["status"] == "undone"  # the client's undo answers the same
+    with db.session() as s:
+        (entry,) = audit.recent(s, action="disbursement.undone")
+        assert len(ledger.transfers_for(s, "disbursement:L-0001")) == 2
+    assert (entry.actor, entry.details["reason"]) == ("operator:ada", "fraud")
     assert balance(db, programme.funding) == START
