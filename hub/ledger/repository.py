@@ -19,6 +19,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from hub.ledger.models import Account, FailedTransfer, Hold, HoldState, Transfer, TransferFlag
 
@@ -192,6 +193,15 @@ def write_counters(session: Session, rows: list[tuple[int, int, int, int, int]])
     session.execute(
         stmt, [dict(zip(("b_id", *(f"b_{n}" for n in COUNTERS)), row, strict=True)) for row in rows]
     )
+
+
+def forget_cached_accounts(session: Session, ids: Collection[int]) -> None:
+    """Counters are written by set-based statements behind the ORM's back: an Account the
+    session has loaded must be read again, or the same transaction would see old balances."""
+    for account_id in ids:
+        cached = session.identity_map.get(identity_key(Account, account_id))
+        if cached is not None:
+            session.expire(cached)
 
 
 def due_holds(session: Session, now: datetime, limit: int) -> Sequence[Row[Any]]:

@@ -408,6 +408,7 @@ class _Batch:
                 for account_id in sorted(self.touched)
             ],
         )
+        repo.forget_cached_accounts(session, self.touched)
         repo.insert_failed(
             session,
             [

@@ -104,3 +104,15 @@ def test_linked_chain_that_succeeds_posts_every_leg(books):
     assert books.table()["unit"] == (0, 10_000, 0, 0)
     assert books.table()["card"] == (6_000, 10_000, 0, 0)
     assert books.check() == []
+
+
+def test_an_account_read_before_a_transfer_shows_it_in_the_same_transaction(books, db, clock):
+    from hub.ledger import service
+
+    def work(s):
+        card = service.get_account(s, books.ids["card"])
+        assert service.balance(card).available == 10_000
+        service.transfer(s, books.t("p1", "card", "unit", 2_500), clock())
+        return service.balance(service.get_account(s, books.ids["card"])).available
+
+    assert db.transaction(work) == 7_500
