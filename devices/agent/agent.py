@@ -21,9 +21,16 @@ from typing import Any, TypeVar
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
 
 from devices.agent.configs import ConfigRejected, ConfigSlot, LoadedConfig
-from devices.agent.hub_client import HubClient, HubRefused, HubUnavailable, post_unsigned
+from devices.agent.hub_client import (
+    HubClient,
+    HubRefused,
+    HubUnavailable,
+    parse_answer,
+    post_unsigned,
+)
 from devices.agent.outbox import Outbox, connect
 from devices.agent.store import AgentStore, Identity
 from devices.protocol.messages import (
@@ -155,7 +162,7 @@ class TerminalAgent:
             hardware_revision=hardware_revision,
         )
         answer = post_unsigned(hub_url, ENROL_PATH, request.model_dump(), http=self._http)
-        enrolled = EnrolmentResponse.model_validate(answer)
+        enrolled = parse_answer(EnrolmentResponse, answer)
         self.store.save_key(key)
         identity = Identity(
             terminal_id=enrolled.terminal_id,
@@ -229,7 +236,8 @@ class TerminalAgent:
         self.outbox.expire(self.max_age_hours)
         self.drain()
         body = self.heartbeat_message().model_dump(mode="json")
-        reply = HeartbeatReply.model_validate(self._call(lambda c: c.post(HEARTBEAT_PATH, body)))
+        answer = self._call(lambda c: c.post(HEARTBEAT_PATH, body))
+        reply = parse_answer(HeartbeatReply, answer)
         self.next_interval = reply.next_interval_seconds
         try:
             for command in reply.commands:
@@ -280,7 +288,11 @@ class TerminalAgent:
         if command.kind == "reboot":
             raise RestartRequested
         if command.kind == "apply_config":
-            return self._apply(ConfigEnvelope.model_validate(command.payload))
+            try:
+                envelope = ConfigEnvelope.model_validate(command.payload)
+            except ValidationError:
+                return "failed", {"error": "invalid_payload", "message": "not a config envelope"}
+            return self._apply(envelope)
         if command.kind == "rotate_key":
             return self._rotate_key(command.id)
         if command.kind == "disable":
@@ -334,7 +346,7 @@ class TerminalAgent:
             return
         if any(c.kind == "apply_config" for c in commands):
             return
-        envelope = ConfigEnvelope.model_validate(self._call(lambda c: c.get(CONFIG_PATH)))
+        envelope = parse_answer(ConfigEnvelope, self._call(lambda c: c.get(CONFIG_PATH)))
         status, detail = self._apply(envelope)
         self.report_event("config.applied" if status == "succeeded" else "config.rejected", detail)
 

@@ -21,12 +21,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 
 from devices.agent.agent import NotEnrolled, TerminalAgent
-from devices.agent.hub_client import HubClient, HubRefused, HubUnavailable
+from devices.agent.hub_client import (
+    HubAnswerInvalid,
+    HubClient,
+    HubRefused,
+    HubUnavailable,
+    parse_answer,
+)
 from devices.agent.outbox import Outbox
 from devices.emv.pinblock import encipher_pinblock_iso4
 from devices.pcsc.channel import CardChannel
@@ -46,6 +53,21 @@ from devices.protocol.card_payments import (
 
 log = logging.getLogger(__name__)
 UNABLE_TO_GO_ONLINE = b"Z3"  # EMV: the terminal could not reach the issuer; the card declines
+
+
+class Authorization(BaseModel):
+    """The fields of the hub's answer to a tap that go to the card and the cashier's screen."""
+
+    approved: StrictBool = False
+    payment_id: StrictInt | None = None
+    response_code: Annotated[str, Field(pattern=r"^[0-9A-Z]{2}$")] | None = None
+    arpc: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{16}$")] | None = None  # 8 bytes
+    decline_code: Annotated[str, Field(max_length=64)] | None = None
+
+
+class PinKeyAnswer(BaseModel):
+    version: Annotated[StrictInt, Field(ge=1)]
+    hub_public_key: str
 
 
 @dataclass(frozen=True)
@@ -119,15 +141,17 @@ class CardTapFlow:
     def agree_pin_key(self) -> int:
         """Agree a fresh PIN key with the hub (X25519 + HKDF); returns its version."""
         own = X25519PrivateKey.generate()
-        answer = self.client.post(
-            pin_key.PIN_KEY_PATH, {"public_key": pin_key.public_key_text(own)}
+        answer = parse_answer(
+            PinKeyAnswer,
+            self.client.post(pin_key.PIN_KEY_PATH, {"public_key": pin_key.public_key_text(own)}),
         )
-        version = int(answer["version"])
-        peer = pin_key.load_public_key(str(answer["hub_public_key"]))
-        self.pin_keys.save(
-            version, pin_key.derive_pin_key(own, peer, self.client.terminal_id, version)
-        )
-        return version
+        try:
+            peer = pin_key.load_public_key(answer.hub_public_key)
+            key = pin_key.derive_pin_key(own, peer, self.client.terminal_id, answer.version)
+        except pin_key.PinKeyError as exc:
+            raise HubAnswerInvalid(f"the hub's PIN key is not usable: {exc}") from None
+        self.pin_keys.save(answer.version, key)
+        return answer.version
 
     # --- the tap ---
 
@@ -148,10 +172,14 @@ class CardTapFlow:
     def _authorise(
         self, channel: CardChannel, read: CardRead, terminal: TerminalData, transaction_id: str
     ) -> TapResult:
-        body = self._request(read, terminal, transaction_id)
         try:
-            answer = self.client.post(CARD_PAYMENTS_PATH, body)
-        except HubUnavailable:
+            body = self._request(read, terminal, transaction_id)
+        except (HubUnavailable, HubRefused) as exc:  # no PIN key: nothing was authorised
+            code = exc.code if isinstance(exc, HubRefused) else "hub_unreachable"
+            return self._finish(channel, read, terminal, transaction_id, None, code, None)
+        try:
+            answer = parse_answer(Authorization, self.client.post(CARD_PAYMENTS_PATH, body))
+        except HubUnavailable:  # or an answer it cannot read: the outcome is just as unknown
             # The request may have reached the hub and held money: release it, whenever we can.
             reversal = self.reverse(transaction_id)
             return self._finish(
@@ -192,14 +220,14 @@ class CardTapFlow:
         read: CardRead,
         terminal: TerminalData,
         transaction_id: str,
-        answer: dict[str, Any] | None,
+        answer: Authorization | None,
         refused: str | None,
         reversal: str | None,
     ) -> TapResult:
         """Second GENERATE AC; an approval the card does not confirm is reversed."""
-        answer = answer or {}
-        code = str(answer.get("response_code") or "")
-        arpc = bytes.fromhex(answer["arpc"]) if answer.get("arpc") else None
+        answer = answer or Authorization()
+        code = answer.response_code or ""
+        arpc = bytes.fromhex(answer.arpc) if answer.arpc else None
         try:
             done = complete(
                 channel, read.debit, terminal, code.encode() or UNABLE_TO_GO_ONLINE, arpc
@@ -207,16 +235,14 @@ class CardTapFlow:
             cryptogram = done.cryptogram.kind
         except ReaderError:
             cryptogram = "none"  # the card left before it could answer
-        approved = bool(answer.get("approved")) and cryptogram == "TC"
-        if answer.get("approved") and not approved:
+        approved = answer.approved and cryptogram == "TC"
+        if answer.approved and not approved:
             reversal = self.reverse(transaction_id)
         result = TapResult(
             transaction_id=transaction_id,
             approved=approved,
-            payment_id=answer.get("payment_id"),
-            decline_code=None
-            if approved
-            else (answer.get("decline_code") or refused or "card_declined"),
+            payment_id=answer.payment_id,
+            decline_code=None if approved else (answer.decline_code or refused or "card_declined"),
             response_code=code,
             card_number=read.social_security.card_number,
             holder_name=read.social_security.holder_name,

@@ -14,17 +14,25 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import BaseModel, ValidationError
 
 from devices.protocol.signing import sign_request
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class HubUnavailable(Exception):
     """The hub could not be reached or answered 5xx: try again later, nothing was refused."""
+
+
+class HubAnswerInvalid(HubUnavailable):
+    """The hub answered, but not with what the protocol promises (not a JSON object, a field
+    missing or of the wrong type): as good as no answer, and the outcome is just as unknown."""
 
 
 class HubRefused(Exception):
@@ -62,10 +70,10 @@ class HubClient:
 
     def post(self, path: str, json_body: Any) -> dict[str, Any]:
         """POST a JSON body; returns the JSON answer, raises HubRefused or HubUnavailable."""
-        return _answer(self.send("POST", path, encode_body(json_body)))
+        return read_answer(self.send("POST", path, encode_body(json_body)))
 
     def get(self, path: str) -> dict[str, Any]:
-        return _answer(self.send("GET", path, b""))
+        return read_answer(self.send("GET", path, b""))
 
     def send(self, method: str, path: str, body: bytes) -> httpx.Response:
         """Sign and send raw bytes; the response is returned whatever its status."""
@@ -107,21 +115,37 @@ def post_unsigned(
     finally:
         if http is None:
             client.close()
-    return _answer(response)
+    return read_answer(response)
 
 
-def _answer(response: httpx.Response) -> dict[str, Any]:
+def read_answer(response: httpx.Response) -> dict[str, Any]:
+    """The hub's JSON object; HubUnavailable for 5xx, HubRefused with its code for 4xx, and
+    HubAnswerInvalid for any other answer that is not a JSON object (a proxy's page, a 3xx)."""
     if response.status_code >= 500:
         raise HubUnavailable(f"hub answered {response.status_code}")
     try:
         payload = response.json()
-    except ValueError:
-        payload = {}
+    except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
+        payload = None
     if response.status_code >= 400:
-        error = payload.get("error", {}) if isinstance(payload, dict) else {}
+        error = payload.get("error") if isinstance(payload, dict) else None
+        error = error if isinstance(error, dict) else {}
         raise HubRefused(
             response.status_code,
             str(error.get("code", "http_error")),
             str(error.get("message", "")),
         )
-    return payload if isinstance(payload, dict) else {"items": payload}
+    if not 200 <= response.status_code < 300 or not isinstance(payload, dict):
+        raise HubAnswerInvalid(f"hub answered {response.status_code} without a JSON object")
+    return payload
+
+
+def parse_answer(model: type[M], payload: Any) -> M:
+    """An answer read as the protocol model it must be; HubAnswerInvalid when it is not."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, e["loc"])) or "body" for e in exc.errors()[:5])
+        raise HubAnswerInvalid(
+            f"the hub's answer does not fit {model.__name__}: {fields}"
+        ) from None

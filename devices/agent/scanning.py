@@ -21,9 +21,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode
 
-import httpx
+from pydantic import BaseModel, ConfigDict, StrictInt
 
-from devices.agent.hub_client import HubClient, HubRefused, HubUnavailable
+from devices.agent.hub_client import (
+    HubAnswerInvalid,
+    HubClient,
+    HubRefused,
+    HubUnavailable,
+    parse_answer,
+    read_answer,
+)
 from devices.agent.outbox import Outbox, OutboxFull
 from devices.scanner.camera import CapturedFrame
 from devices.scanner.framing import RejectedScan, Scan
@@ -55,30 +62,36 @@ class ScanAnswer:
     queued: bool = field(default=False)  # the submission waits in the outbox
 
 
+class CodePayment(BaseModel):
+    """What the hub says of a paid sale; only the hub's own word may show "paid"."""
+
+    model_config = ConfigDict(extra="allow")
+
+    transaction_id: str
+    status: Literal["paid"]
+    payment_id: StrictInt
+    amount_fen: StrictInt
+
+
+def _paid(reply: Any) -> dict[str, Any]:
+    parse_answer(CodePayment, reply)
+    return dict(reply)
+
+
 def _answer_of(reply: dict[str, Any], transaction_id: str | None) -> ScanAnswer:
     """A scan's answer: {"kind": "payment_code", "payment": ...}, {"kind": "bill_code", ...} or
-    {"kind": "evoucher", "checkout_id": ...}: the patient of the window's checkout is identified."""
-    if reply.get("kind") == "bill_code":
-        return ScanAnswer("bill", transaction_id=transaction_id, bill=reply.get("bill"))
-    if reply.get("kind") == "evoucher":
-        return ScanAnswer("identified", checkout_id=reply.get("checkout_id"))
-    return ScanAnswer("paid", transaction_id=transaction_id, payment=reply.get("payment"))
-
-
-def _json_answer(response: httpx.Response) -> dict[str, Any]:
-    """As HubClient.post would read it: 5xx unavailable, 4xx refused with the hub's code."""
-    if response.status_code >= 500:
-        raise HubUnavailable(f"hub answered {response.status_code}")
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = {}
-    if response.status_code >= 400:
-        error = payload.get("error", {}) if isinstance(payload, dict) else {}
-        raise HubRefused(
-            response.status_code, str(error.get("code", "http_error")), str(error.get("message"))
+    {"kind": "evoucher", "checkout_id": ...}: the patient of the window's checkout is identified.
+    Anything else is HubAnswerInvalid: the outcome of the scan is unknown."""
+    kind = reply.get("kind")
+    if kind == "bill_code" and isinstance(reply.get("bill"), dict):
+        return ScanAnswer("bill", transaction_id=transaction_id, bill=reply["bill"])
+    if kind == "evoucher" and type(reply.get("checkout_id")) is int:
+        return ScanAnswer("identified", checkout_id=reply["checkout_id"])
+    if kind == "payment_code":
+        return ScanAnswer(
+            "paid", transaction_id=transaction_id, payment=_paid(reply.get("payment"))
         )
-    return payload if isinstance(payload, dict) else {}
+    raise HubAnswerInvalid("the hub's answer to a scan is not one the terminal knows")
 
 
 class ScanDesk:
@@ -118,14 +131,15 @@ class ScanDesk:
             transaction_id = transaction_id or new_transaction_id()
             body |= {"transaction_id": transaction_id, "amount_fen": amount_fen}
         try:
-            reply = self._with_retries(lambda: self.client.post(SCANS_PATH, body))
+            return self._with_retries(
+                lambda: _answer_of(self.client.post(SCANS_PATH, body), transaction_id)
+            )
         except HubRefused as exc:
             return ScanAnswer("refused", exc.code, exc.message, transaction_id)
         except HubUnavailable as exc:
             return ScanAnswer(
                 "unknown", "hub_unavailable", str(exc), transaction_id, queued=self._queue(body)
             )
-        return _answer_of(reply, transaction_id)
 
     def _queue(self, body: dict[str, Any]) -> bool:
         """Keep a sale whose outcome is unknown, so the hub hears of it once it is back."""
@@ -151,14 +165,15 @@ class ScanDesk:
             query = {"transaction_id": transaction_id, "amount_fen": amount_fen}
         path = FRAMES_PATH + (f"?{urlencode(query)}" if query else "")
         try:
-            reply = self._with_retries(
-                lambda: _json_answer(self.client.send("POST", path, frame.data))
+            return self._with_retries(
+                lambda: _answer_of(
+                    read_answer(self.client.send("POST", path, frame.data)), transaction_id
+                )
             )
         except HubRefused as exc:
             return ScanAnswer("refused", exc.code, exc.message, transaction_id)
         except HubUnavailable as exc:
             return ScanAnswer("unknown", "hub_unavailable", str(exc), transaction_id)
-        return _answer_of(reply, transaction_id)
 
     def submit(self, scan: Scan | RejectedScan, *, amount_fen: int | None = None) -> ScanAnswer:
         """A scan from the engine: a rejected line is answered here without the hub."""
@@ -169,7 +184,9 @@ class ScanDesk:
     def payment_status(self, transaction_id: str) -> ScanAnswer:
         """The outcome of a sale whose answer never arrived (`refused` payment_not_found: none)."""
         try:
-            reply = self._with_retries(lambda: self.client.get(f"{PAY_PATH}/{transaction_id}"))
+            reply = self._with_retries(
+                lambda: _paid(self.client.get(f"{PAY_PATH}/{transaction_id}"))
+            )
         except HubRefused as exc:
             return ScanAnswer("refused", exc.code, exc.message, transaction_id)
         except HubUnavailable as exc:

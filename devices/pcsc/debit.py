@@ -16,13 +16,16 @@ PPSE = b"2PAY.SYS.DDF01"
 PBOC_DEBIT_AID = bytes.fromhex("A000000333010101")
 REQUEST_ARQC, REQUEST_TC, REQUEST_AAC = 0x80, 0x40, 0x00
 ARC_APPROVED = b"00"
+_MAX_DATA = 255  # a short APDU's Lc: the most data one command carries
 
 
 def _decode(data: bytes, what: str) -> list[Tlv]:
     try:
-        return decode(data)
+        items = decode(data)
+        flatten(items)  # opens every nested template now, so no later read of them can fail
     except EmvError:
         raise CardDataError(f"{what} is not valid BER-TLV") from None
+    return items
 
 
 def _required(values: dict[int, bytes], tag: int, what: str) -> bytes:
@@ -40,7 +43,8 @@ def choose_application(channel: CardChannel) -> bytes:
     for entry in entries:
         values = flatten(entry.children)
         if 0x4F in values:
-            candidates.append((values.get(0x87, b"\x0f")[0] & 0x0F, values[0x4F]))
+            priority = values.get(0x87) or b"\x0f"  # absent or empty: the lowest priority
+            candidates.append((priority[0] & 0x0F, values[0x4F]))
     if not candidates:
         raise CardDataError("the PPSE lists no application")
     debit = [aid for _, aid in sorted(candidates) if aid.startswith(PBOC_DEBIT_AID[:5])]
@@ -56,18 +60,21 @@ def read_debit(channel: CardChannel, terminal: TerminalData) -> DebitCard:
     if not response.ok:
         raise CardStatusError("SELECT debit application", response.sw)
     fci = flatten(_decode(response.data, "application FCI"))
-    pdol = _parse_dol(fci.get(0x9F38, b""), "PDOL")
-    gpo = channel.command(
-        apdu.get_processing_options(build_dol(pdol, terminal.values())), "GET PROCESSING OPTIONS"
-    )
+    pdol = _dol_data(fci.get(0x9F38, b""), terminal.values(), "PDOL", _MAX_DATA - 2)
+    gpo = channel.command(apdu.get_processing_options(pdol), "GET PROCESSING OPTIONS")
     aip, afl = _processing_options(gpo)
     records = _read_afl(channel, afl)
     return _debit_card(aid, aip, afl, records)
 
 
-def _parse_dol(raw: bytes, what: str) -> list[tuple[int, int]]:
+def _dol_data(raw: bytes, values: dict[int, bytes], what: str, limit: int = _MAX_DATA) -> bytes:
+    """The terminal's data the card's DOL asks for; CardDataError when the DOL is malformed
+    or asks for more than one command can carry."""
     try:
-        return parse_dol(raw)
+        dol = parse_dol(raw)
+        if sum(length for _, length in dol) > limit:
+            raise CardDataError(f"the card's {what} asks for more than a command can carry")
+        return build_dol(dol, values)
     except EmvError:
         raise CardDataError(f"the card's {what} is malformed") from None
 
@@ -121,7 +128,7 @@ def _debit_card(aid: bytes, aip: bytes, afl: bytes, values: dict[int, bytes]) ->
 
 def generate_arqc(channel: CardChannel, card: DebitCard, terminal: TerminalData) -> Cryptogram:
     """First GENERATE AC, asking to go online."""
-    data = build_dol(_parse_dol(card.cdol1, "CDOL1"), terminal.values())
+    data = _dol_data(card.cdol1, terminal.values(), "CDOL1")
     answer = channel.command(apdu.generate_ac(REQUEST_ARQC, data), "GENERATE AC")
     return _cryptogram(answer, terminal, card.aip)
 
@@ -143,7 +150,7 @@ def complete(
         authenticated = response.ok
     wanted = REQUEST_TC if authenticated and arc == ARC_APPROVED else REQUEST_AAC
     values = {**terminal.values(), 0x8A: arc}
-    data = build_dol(_parse_dol(card.cdol2, "CDOL2"), values)
+    data = _dol_data(card.cdol2, values, "CDOL2")
     answer = channel.command(apdu.generate_ac(wanted, data), "second GENERATE AC")
     return Completion(authenticated, _cryptogram(answer, terminal, card.aip))
 

@@ -79,7 +79,7 @@ class Heartbeat(_Inbound):
 class CommandMessage(BaseModel):
     """One instruction for a terminal; `id` is unique so a re-delivery can be dropped."""
 
-    id: str
+    id: CommandId  # it goes into the reply's path: anything else is not the hub's
     # A plain string, not CommandKind: an agent must survive a kind newer than itself (it
     # answers `failed: unsupported`) rather than reject the whole heartbeat reply.
     kind: str
@@ -95,7 +95,8 @@ class DesiredConfig(BaseModel):
 
 
 class HeartbeatReply(BaseModel):
-    next_interval_seconds: float
+    # Bounded: the agent sleeps this long, and NaN, a negative or a year would stop its loop.
+    next_interval_seconds: Annotated[float, Field(gt=0, le=86_400)]
     commands: list[CommandMessage] = []
     desired_config: DesiredConfig | None = None
     hub_time: datetime

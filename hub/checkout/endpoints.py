@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -26,6 +26,8 @@ from integrations.medical_insurance.client import CertType
 M = TypeVar("M", bound=BaseModel)
 TERMINAL_PATH = "/api/terminal/checkouts"
 OPS = Caller(actor="ops_api", unit_id=None)
+# A 64-bit id: a larger number is a 422, not an integer the database cannot hold.
+CheckoutId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 terminal_router = APIRouter(prefix=TERMINAL_PATH, tags=["checkout"])
 ops_router = APIRouter(
@@ -78,13 +80,15 @@ async def open_checkout(request: Request, terminal: TerminalCaller, flow: Flow) 
 
 
 @terminal_router.get("/{checkout_id}", response_model=CheckoutOut)
-async def get_checkout(checkout_id: int, terminal: TerminalCaller, flow: Flow) -> CheckoutOut:
+async def get_checkout(
+    checkout_id: CheckoutId, terminal: TerminalCaller, flow: Flow
+) -> CheckoutOut:
     return await run_in_threadpool(flow.view, _caller(terminal), checkout_id)
 
 
 @terminal_router.post("/{checkout_id}/identify", response_model=CheckoutOut)
 async def identify(
-    checkout_id: int, request: Request, terminal: TerminalCaller, flow: Flow
+    checkout_id: CheckoutId, request: Request, terminal: TerminalCaller, flow: Flow
 ) -> CheckoutOut:
     """Identify the patient (card, e-voucher code or ID number): answers with the split."""
     credential = credential_of(await _parse(IdentifyIn, request))
@@ -93,7 +97,7 @@ async def identify(
 
 @terminal_router.post("/{checkout_id}/self-pay", response_model=CheckoutOut)
 async def self_pay(
-    checkout_id: int, request: Request, terminal: TerminalCaller, flow: Flow
+    checkout_id: CheckoutId, request: Request, terminal: TerminalCaller, flow: Flow
 ) -> CheckoutOut:
     """Collect the cash part and settle: answers with the completed checkout."""
     spec = await _parse(SelfPayIn, request)
@@ -101,13 +105,13 @@ async def self_pay(
 
 
 @terminal_router.post("/{checkout_id}/revoke", response_model=CheckoutOut)
-async def revoke(checkout_id: int, terminal: TerminalCaller, flow: Flow) -> CheckoutOut:
+async def revoke(checkout_id: CheckoutId, terminal: TerminalCaller, flow: Flow) -> CheckoutOut:
     """Revoke the settlement: every leg reversed, the self-pay refunded."""
     return await run_in_threadpool(flow.revoke, _caller(terminal), checkout_id)
 
 
 @terminal_router.get("/{checkout_id}/receipt", response_model=ReceiptOut)
-async def receipt(checkout_id: int, terminal: TerminalCaller, flow: Flow) -> ReceiptOut:
+async def receipt(checkout_id: CheckoutId, terminal: TerminalCaller, flow: Flow) -> ReceiptOut:
     return await run_in_threadpool(flow.receipt, _caller(terminal), checkout_id)
 
 
@@ -127,15 +131,15 @@ def list_checkouts(
 
 
 @ops_router.get("/{checkout_id}", response_model=CheckoutOut)
-def ops_checkout(checkout_id: int, flow: Flow) -> CheckoutOut:
+def ops_checkout(checkout_id: CheckoutId, flow: Flow) -> CheckoutOut:
     return flow.view(OPS, checkout_id)
 
 
 @ops_router.post("/{checkout_id}/revoke", response_model=CheckoutOut)
-def ops_revoke(checkout_id: int, flow: Flow) -> CheckoutOut:
+def ops_revoke(checkout_id: CheckoutId, flow: Flow) -> CheckoutOut:
     return flow.revoke(OPS, checkout_id)
 
 
 @ops_router.get("/{checkout_id}/receipt", response_model=ReceiptOut)
-def ops_receipt(checkout_id: int, flow: Flow) -> ReceiptOut:
+def ops_receipt(checkout_id: CheckoutId, flow: Flow) -> ReceiptOut:
     return flow.receipt(OPS, checkout_id)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 import structlog
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -41,6 +41,8 @@ log = structlog.get_logger()
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 OPS_ACTOR = "ops_api"
+# A 64-bit id: a larger number is a 422, not an integer the database cannot hold.
+PaymentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 terminal_router = APIRouter(prefix=CARD_PAYMENTS_PATH, tags=["card payments"])
 ops_router = APIRouter(
@@ -153,7 +155,7 @@ async def reverse(request: Request, terminal: TerminalCaller, db: Db, now: Now) 
 
 
 @terminal_router.get("/{payment_id}", response_model=PaymentOut)
-async def get_payment(payment_id: int, terminal: TerminalCaller, db: Db) -> Response:
+async def get_payment(payment_id: PaymentId, terminal: TerminalCaller, db: Db) -> Response:
     def read() -> Payment:
         with db.session() as session:
             return service.get_payment(session, payment_id, _caller(terminal))
@@ -163,7 +165,7 @@ async def get_payment(payment_id: int, terminal: TerminalCaller, db: Db) -> Resp
 
 @terminal_router.post("/{payment_id}/capture", response_model=PaymentOut)
 async def capture(
-    payment_id: int, request: Request, terminal: TerminalCaller, db: Db, now: Now
+    payment_id: PaymentId, request: Request, terminal: TerminalCaller, db: Db, now: Now
 ) -> Response:
     spec = await _parse(CaptureIn, request)
     caller = _caller(terminal)
@@ -174,7 +176,7 @@ async def capture(
 
 
 @terminal_router.post("/{payment_id}/void", response_model=PaymentOut)
-async def void(payment_id: int, terminal: TerminalCaller, db: Db, now: Now) -> Response:
+async def void(payment_id: PaymentId, terminal: TerminalCaller, db: Db, now: Now) -> Response:
     caller = _caller(terminal)
     payment = await _in_transaction(db, lambda s: service.void(s, payment_id, caller, now))
     return _json(payment_out(payment))
@@ -182,7 +184,7 @@ async def void(payment_id: int, terminal: TerminalCaller, db: Db, now: Now) -> R
 
 @terminal_router.post("/{payment_id}/refunds", response_model=RefundOut)
 async def refund(
-    payment_id: int, request: Request, terminal: TerminalCaller, db: Db, now: Now
+    payment_id: PaymentId, request: Request, terminal: TerminalCaller, db: Db, now: Now
 ) -> Response:
     spec = await _parse(RefundIn, request)
     caller = _caller(terminal)
@@ -206,7 +208,7 @@ OPS = Caller(actor=OPS_ACTOR, unit_id=None)
 
 
 @ops_router.get("/card-payments/{payment_id}")
-def ops_payment(payment_id: int, db: Db) -> PaymentOut:
+def ops_payment(payment_id: PaymentId, db: Db) -> PaymentOut:
     with db.session() as session:
         return payment_out(service.get_payment(session, payment_id, OPS))
 
