@@ -169,6 +169,28 @@ def simulate_insurance(ctx: typer.Context) -> None:
     run_simulator("integrations.medical_insurance.simulator", ctx.args)
 
 
+@simulate_app.command("day")
+def simulate_day(
+    seed: int = typer.Option(..., help="The day's seed: the same seed replays the same day."),
+    events: int = typer.Option(300, min=1, max=100_000, help="Events from 08:00 to 18:00."),
+    database_url: str = typer.Option(None, help="An empty database (default: temporary SQLite)."),
+    log: bool = typer.Option(False, help="Print every event as it happens."),
+    plant_mismatch_at: int = typer.Option(None, hidden=True, help="Put the model 1 fen off."),
+) -> None:
+    """A seeded district day with faults, the ledger checked against a model after every
+    step; exit 1 at the first difference."""
+    from hub.demo.day import DayOptions, run_day
+
+    options = DayOptions(seed, events, database_url, plant_mismatch_at)
+    report = run_day(options, say=typer.echo if log else None)
+    for line in report.summary():
+        typer.echo(line)
+    if report.failure is not None:
+        if report.failure.trace:
+            typer.echo(report.failure.trace, err=True)
+        raise typer.Exit(1)
+
+
 @simulate_app.command("his", context_settings=PASS_THROUGH, add_help_option=False)
 def simulate_his(ctx: typer.Context) -> None:
     """The hospital information system's bills (--host, --port 8702, --seed 7)."""
