@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, StrictInt
@@ -34,6 +34,8 @@ from devices.agent.hub_client import (
 from devices.agent.outbox import Outbox, OutboxFull
 from devices.scanner.camera import CapturedFrame
 from devices.scanner.framing import RejectedScan, Scan
+
+T = TypeVar("T")
 
 PAY_PATH = "/api/terminal/payment-codes/payments"
 SCANS_PATH = "/api/terminal/scans"
@@ -112,7 +114,7 @@ class ScanDesk:
         self.backoff_seconds = backoff_seconds
         self.sleep = sleep
 
-    def _with_retries(self, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def _with_retries(self, call: Callable[[], T]) -> T:
         for attempt in range(1, self.attempts + 1):
             try:
                 return call()
