@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, TypeVar
 
 import structlog
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -57,6 +57,13 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
 Id64 = BigInteger().with_variant(Integer, "sqlite")
+MAX_ID = 2**63 - 1
+
+# Ids from a URL, as route parameters: a number past 64 bits is a 422 at the door, never one
+# the driver cannot bind (a 500). Routes take their ids through these.
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]  # an optional id filter
+Cursor = Annotated[int, Query(ge=0, le=MAX_ID)]  # the last id seen; 0 for the first page
 
 
 class Base(DeclarativeBase):

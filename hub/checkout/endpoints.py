@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -18,7 +18,7 @@ from hub.checkout import service
 from hub.checkout.flow import CheckoutFlow
 from hub.checkout.schemas import CheckoutIn, CheckoutOut, IdentifyIn, ReceiptOut, SelfPayIn
 from hub.checkout.service import Caller, Credential
-from hub.db import Db
+from hub.db import Db, PathId, QueryId
 from hub.errors import HubError
 from hub.gateway.auth import AuthenticatedTerminal, TerminalCaller
 from integrations.medical_insurance.client import CertType
@@ -26,8 +26,6 @@ from integrations.medical_insurance.client import CertType
 M = TypeVar("M", bound=BaseModel)
 TERMINAL_PATH = "/api/terminal/checkouts"
 OPS = Caller(actor="ops_api", unit_id=None)
-# A 64-bit id: a larger number is a 422, not an integer the database cannot hold.
-CheckoutId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 terminal_router = APIRouter(prefix=TERMINAL_PATH, tags=["checkout"])
 ops_router = APIRouter(
@@ -80,15 +78,13 @@ async def open_checkout(request: Request, terminal: TerminalCaller, flow: Flow) 
 
 
 @terminal_router.get("/{checkout_id}", response_model=CheckoutOut)
-async def get_checkout(
-    checkout_id: CheckoutId, terminal: TerminalCaller, flow: Flow
-) -> CheckoutOut:
+async def get_checkout(checkout_id: PathId, terminal: TerminalCaller, flow: Flow) -> CheckoutOut:
     return await run_in_threadpool(flow.view, _caller(terminal), checkout_id)
 
 
 @terminal_router.post("/{checkout_id}/identify", response_model=CheckoutOut)
 async def identify(
-    checkout_id: CheckoutId, request: Request, terminal: TerminalCaller, flow: Flow
+    checkout_id: PathId, request: Request, terminal: TerminalCaller, flow: Flow
 ) -> CheckoutOut:
     """Identify the patient (card, e-voucher code or ID number): answers with the split."""
     credential = credential_of(await _parse(IdentifyIn, request))
@@ -97,7 +93,7 @@ async def identify(
 
 @terminal_router.post("/{checkout_id}/self-pay", response_model=CheckoutOut)
 async def self_pay(
-    checkout_id: CheckoutId, request: Request, terminal: TerminalCaller, flow: Flow
+    checkout_id: PathId, request: Request, terminal: TerminalCaller, flow: Flow
 ) -> CheckoutOut:
     """Collect the cash part and settle: answers with the completed checkout."""
     spec = await _parse(SelfPayIn, request)
@@ -105,13 +101,13 @@ async def self_pay(
 
 
 @terminal_router.post("/{checkout_id}/revoke", response_model=CheckoutOut)
-async def revoke(checkout_id: CheckoutId, terminal: TerminalCaller, flow: Flow) -> CheckoutOut:
+async def revoke(checkout_id: PathId, terminal: TerminalCaller, flow: Flow) -> CheckoutOut:
     """Revoke the settlement: every leg reversed, the self-pay refunded."""
     return await run_in_threadpool(flow.revoke, _caller(terminal), checkout_id)
 
 
 @terminal_router.get("/{checkout_id}/receipt", response_model=ReceiptOut)
-async def receipt(checkout_id: CheckoutId, terminal: TerminalCaller, flow: Flow) -> ReceiptOut:
+async def receipt(checkout_id: PathId, terminal: TerminalCaller, flow: Flow) -> ReceiptOut:
     return await run_in_threadpool(flow.receipt, _caller(terminal), checkout_id)
 
 
@@ -121,7 +117,7 @@ async def receipt(checkout_id: CheckoutId, terminal: TerminalCaller, flow: Flow)
 @ops_router.get("", response_model=list[CheckoutOut])
 def list_checkouts(
     db: Db,
-    unit_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,  # a 64-bit id
+    unit_id: QueryId = None,
     state: Annotated[str | None, Query(max_length=24)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[CheckoutOut]:
@@ -131,15 +127,15 @@ def list_checkouts(
 
 
 @ops_router.get("/{checkout_id}", response_model=CheckoutOut)
-def ops_checkout(checkout_id: CheckoutId, flow: Flow) -> CheckoutOut:
+def ops_checkout(checkout_id: PathId, flow: Flow) -> CheckoutOut:
     return flow.view(OPS, checkout_id)
 
 
 @ops_router.post("/{checkout_id}/revoke", response_model=CheckoutOut)
-def ops_revoke(checkout_id: CheckoutId, flow: Flow) -> CheckoutOut:
+def ops_revoke(checkout_id: PathId, flow: Flow) -> CheckoutOut:
     return flow.revoke(OPS, checkout_id)
 
 
 @ops_router.get("/{checkout_id}/receipt", response_model=ReceiptOut)
-def ops_receipt(checkout_id: CheckoutId, flow: Flow) -> ReceiptOut:
+def ops_receipt(checkout_id: PathId, flow: Flow) -> ReceiptOut:
     return flow.receipt(OPS, checkout_id)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from hub.db import Db, Now
+from hub.db import Cursor, Db, Now
 from hub.disbursements import clients, service
 from hub.disbursements.models import DisbursementStatus, LoanClient
 from hub.disbursements.posting import PostingQueue
@@ -108,7 +108,7 @@ def list_disbursements(
     db: Db,
     status_: Annotated[DisbursementStatus | None, Query(alias="status")] = None,
     posted_on: date | None = None,
-    cursor: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+    cursor: Cursor = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> DisbursementPage:
     with db.session() as s:

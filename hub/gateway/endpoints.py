@@ -33,7 +33,7 @@ from devices.protocol.messages import (
 )
 from hub.audit import service as audit
 from hub.auth import require_ops
-from hub.db import Db, Now
+from hub.db import Db, Now, PathId, QueryId
 from hub.errors import HubError
 from hub.gateway import service
 from hub.gateway.auth import TerminalCaller, authenticate_terminal, refuse_other_unit
@@ -224,17 +224,17 @@ def list_units(db: Db) -> list[UnitSummary]:
 
 
 @ops_router.post("/units/{unit_id}/disable")
-def disable_unit(unit_id: int, db: Db, now: Now) -> UnitOut:
+def disable_unit(unit_id: PathId, db: Db, now: Now) -> UnitOut:
     return db.transaction(lambda s: service.disable_unit(s, unit_id, actor=OPS_ACTOR, now=now))
 
 
 @ops_router.post("/units/{unit_id}/enable")
-def enable_unit(unit_id: int, db: Db, now: Now) -> UnitOut:
+def enable_unit(unit_id: PathId, db: Db, now: Now) -> UnitOut:
     return db.transaction(lambda s: service.enable_unit(s, unit_id, actor=OPS_ACTOR, now=now))
 
 
 @ops_router.post("/units/{unit_id}/terminals/import")
-async def import_terminals(unit_id: int, request: Request) -> list[ImportRowResult]:
+async def import_terminals(unit_id: PathId, request: Request) -> list[ImportRowResult]:
     """CSV body (`serial,model[,kind][,hardware_revision]`); one result per row."""
     try:
         text = (await request.body()).decode("utf-8")
@@ -262,7 +262,7 @@ def preregister_terminal(request: Request, spec: TerminalIn, db: Db, now: Now) -
 @ops_router.get("/terminals")
 def search_terminals(
     db: Db,
-    unit_id: int | None = None,
+    unit_id: QueryId = None,
     kind: KindName | None = None,
     model: str | None = None,
     presence: PresenceName | None = None,
@@ -288,14 +288,14 @@ def search_terminals(
 
 
 @ops_router.get("/terminals/{terminal_id}")
-def get_terminal(terminal_id: int, db: Db) -> TerminalDetail:
+def get_terminal(terminal_id: PathId, db: Db) -> TerminalDetail:
     with db.session() as s:
         return service.get_terminal_detail(s, terminal_id)
 
 
 @ops_router.post("/terminals/{terminal_id}/enrollment-codes", status_code=201)
 def create_enrollment_code(
-    request: Request, terminal_id: int, db: Db, now: Now
+    request: Request, terminal_id: PathId, db: Db, now: Now
 ) -> EnrollmentCodeOut:
     settings = request.app.state.settings
     ttl = timedelta(seconds=settings.gateway_enrollment_code_ttl_seconds)
@@ -307,14 +307,14 @@ def create_enrollment_code(
 
 
 @ops_router.post("/terminals/{terminal_id}/disable")
-def disable_terminal(terminal_id: int, db: Db, now: Now) -> TerminalOut:
+def disable_terminal(terminal_id: PathId, db: Db, now: Now) -> TerminalOut:
     return db.transaction(
         lambda s: service.disable_terminal(s, terminal_id, actor=OPS_ACTOR, now=now)
     )
 
 
 @ops_router.post("/terminals/{terminal_id}/enable")
-def enable_terminal(terminal_id: int, db: Db, now: Now) -> TerminalOut:
+def enable_terminal(terminal_id: PathId, db: Db, now: Now) -> TerminalOut:
     return db.transaction(
         lambda s: service.enable_terminal(s, terminal_id, actor=OPS_ACTOR, now=now)
     )
@@ -322,7 +322,7 @@ def enable_terminal(terminal_id: int, db: Db, now: Now) -> TerminalOut:
 
 @ops_router.post("/terminals/{terminal_id}/commands", status_code=201)
 def queue_command(
-    request: Request, terminal_id: int, spec: CommandIn, db: Db, now: Now
+    request: Request, terminal_id: PathId, spec: CommandIn, db: Db, now: Now
 ) -> CommandOut:
     settings = request.app.state.settings
     ttl = timedelta(seconds=spec.ttl_seconds or settings.gateway_command_ttl_seconds)
@@ -355,7 +355,7 @@ def publish_config(spec: ConfigIn, db: Db, now: Now) -> ConfigOut:
 
 
 @ops_router.get("/configs/{config_id}")
-def get_config(config_id: int, db: Db) -> ConfigDetail:
+def get_config(config_id: PathId, db: Db) -> ConfigDetail:
     with db.session() as s:
         return service.get_config(s, config_id)
 
@@ -372,7 +372,7 @@ def list_rollouts(db: Db, status: str | None = None) -> list[RolloutOut]:
 
 
 @ops_router.get("/rollouts/{rollout_id}")
-def rollout_progress(rollout_id: int, db: Db) -> RolloutProgress:
+def rollout_progress(rollout_id: PathId, db: Db) -> RolloutProgress:
     with db.session() as s:
         return service.rollout_progress(s, rollout_id)
 
@@ -386,7 +386,7 @@ _ROLLOUT_ACTIONS = {
 
 
 @ops_router.post("/rollouts/{rollout_id}/{action}")
-def change_rollout(rollout_id: int, action: str, db: Db, now: Now) -> RolloutOut:
+def change_rollout(rollout_id: PathId, action: str, db: Db, now: Now) -> RolloutOut:
     """`start`, `pause`, `resume` or `abort`."""
     change = _ROLLOUT_ACTIONS.get(action)
     if change is None:

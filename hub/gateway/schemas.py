@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from devices.protocol.messages import CommandKind, Serial
+from hub.db import MAX_ID
 
 InstitutionCode = Annotated[str, Field(min_length=4, max_length=20, pattern=r"^[A-Z0-9]+$")]
 RegionCode = Annotated[str, Field(pattern=r"^[0-9]{6}$")]
@@ -16,7 +17,7 @@ ModelName = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^[A-Z][A
 KindName = Literal["card_reader", "qr_scanner", "combo"]
 PresenceName = Literal["online", "stale", "offline"]
 Revision = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._+-]+$")]
-PositiveId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+PositiveId = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 
 
 class _In(BaseModel):
@@ -87,14 +88,14 @@ class TerminalOut(_Out):
 class TerminalFilter(_In):
     """Search terms for terminals; every given field must match, `text` matches serial or unit."""
 
-    unit_id: int | None = None
+    unit_id: PositiveId | None = None
     kind: KindName | None = None
     model: str | None = None
     presence: PresenceName | None = None
     status: Literal["registered", "active", "disabled"] | None = None
     text: Annotated[str, Field(max_length=64)] | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Annotated[int, Field(ge=0, le=100_000)] = 0
 
 
 class TerminalPage(BaseModel):
@@ -204,7 +205,7 @@ class RolloutIn(_In):
     group_count: Annotated[int, Field(ge=1, le=50)] = 3
     success_threshold: Annotated[float, Field(gt=0, le=1)] = 0.95
     error_threshold_pct: Annotated[float, Field(ge=0, le=100)] = 2.0
-    error_threshold_count: Annotated[int, Field(ge=1)] = 5
+    error_threshold_count: Annotated[int, Field(ge=1, le=1_000_000)] = 5  # a 32-bit column
     stuck_timeout_seconds: Annotated[int, Field(ge=60, le=7 * 24 * 3600)] = 1800
 
 

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from devices.qr.render import render_png
 from hub.audit import service as audit
 from hub.auth import require_ops
-from hub.db import Database, Db, Now
+from hub.db import Database, Db, Now, PathId
 from hub.errors import HubError
 from hub.gateway.auth import AuthenticatedTerminal, TerminalCaller, record_refusal
 from hub.gateway.errors import TerminalRefused
@@ -407,7 +407,7 @@ def issue_cardholder_token(spec: CardholderTokenIn, db: Db, now: Now) -> Cardhol
 
 
 @ops_router.post("/cardholder-tokens/{token_id}/revoke", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_cardholder_token(token_id: int, db: Db, now: Now) -> None:
+def revoke_cardholder_token(token_id: PathId, db: Db, now: Now) -> None:
     def work(session: Session) -> None:
         cardholders.revoke_token(session, token_id, now)
         audit.record(

@@ -10,14 +10,14 @@ from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 import structlog
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from devices.protocol.card_payments import CARD_PAYMENTS_PATH
 from hub.auth import require_ops
-from hub.db import Database, Db, Now
+from hub.db import Database, Db, Now, PathId
 from hub.errors import HubError
 from hub.gateway import service as gateway
 from hub.gateway.auth import AuthenticatedTerminal, TerminalCaller
@@ -41,8 +41,6 @@ log = structlog.get_logger()
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 OPS_ACTOR = "ops_api"
-# A 64-bit id: a larger number is a 422, not an integer the database cannot hold.
-PaymentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 terminal_router = APIRouter(prefix=CARD_PAYMENTS_PATH, tags=["card payments"])
 ops_router = APIRouter(
@@ -155,7 +153,7 @@ async def reverse(request: Request, terminal: TerminalCaller, db: Db, now: Now) 
 
 
 @terminal_router.get("/{payment_id}", response_model=PaymentOut)
-async def get_payment(payment_id: PaymentId, terminal: TerminalCaller, db: Db) -> Response:
+async def get_payment(payment_id: PathId, terminal: TerminalCaller, db: Db) -> Response:
     def read() -> Payment:
         with db.session() as session:
             return service.get_payment(session, payment_id, _caller(terminal))
@@ -165,7 +163,7 @@ async def get_payment(payment_id: PaymentId, terminal: TerminalCaller, db: Db) -
 
 @terminal_router.post("/{payment_id}/capture", response_model=PaymentOut)
 async def capture(
-    payment_id: PaymentId, request: Request, terminal: TerminalCaller, db: Db, now: Now
+    payment_id: PathId, request: Request, terminal: TerminalCaller, db: Db, now: Now
 ) -> Response:
     spec = await _parse(CaptureIn, request)
     caller = _caller(terminal)
@@ -176,7 +174,7 @@ async def capture(
 
 
 @terminal_router.post("/{payment_id}/void", response_model=PaymentOut)
-async def void(payment_id: PaymentId, terminal: TerminalCaller, db: Db, now: Now) -> Response:
+async def void(payment_id: PathId, terminal: TerminalCaller, db: Db, now: Now) -> Response:
     caller = _caller(terminal)
     payment = await _in_transaction(db, lambda s: service.void(s, payment_id, caller, now))
     return _json(payment_out(payment))
@@ -184,7 +182,7 @@ async def void(payment_id: PaymentId, terminal: TerminalCaller, db: Db, now: Now
 
 @terminal_router.post("/{payment_id}/refunds", response_model=RefundOut)
 async def refund(
-    payment_id: PaymentId, request: Request, terminal: TerminalCaller, db: Db, now: Now
+    payment_id: PathId, request: Request, terminal: TerminalCaller, db: Db, now: Now
 ) -> Response:
     spec = await _parse(RefundIn, request)
     caller = _caller(terminal)
@@ -208,13 +206,13 @@ OPS = Caller(actor=OPS_ACTOR, unit_id=None)
 
 
 @ops_router.get("/card-payments/{payment_id}")
-def ops_payment(payment_id: PaymentId, db: Db) -> PaymentOut:
+def ops_payment(payment_id: PathId, db: Db) -> PaymentOut:
     with db.session() as session:
         return payment_out(service.get_payment(session, payment_id, OPS))
 
 
 @ops_router.put("/units/{unit_id}/settings")
-def set_unit_settings(unit_id: int, spec: UnitSettingsIn, db: Db, now: Now) -> UnitSettingsOut:
+def set_unit_settings(unit_id: PathId, spec: UnitSettingsIn, db: Db, now: Now) -> UnitSettingsOut:
     def work(session: Session) -> UnitSettingsOut:
         gateway.get_unit(session, unit_id)  # 404 for a unit that does not exist
         row = service.set_unit_settings(session, unit_id, spec.pin_threshold_fen, OPS_ACTOR, now)

@@ -11,6 +11,7 @@ from hub.console.auth import db_of, page
 from hub.console.models import Role
 from hub.console.rendering import ConsoleRoute, NavItem, register_nav, render
 from hub.console.service import Signed
+from hub.db import QueryId
 
 router = APIRouter(route_class=ConsoleRoute)
 register_nav(NavItem("audit", "Audit log", "/console/audit", Role.VIEWER, "Control"))
@@ -21,7 +22,7 @@ PAGE_SIZE = 50
 def audit_log(
     request: Request,
     _: Annotated[Signed, Depends(page(Role.VIEWER))],
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: QueryId = None,
     action: Annotated[str, Query(max_length=64)] = "",
     verify: bool = False,
 ) -> Response:

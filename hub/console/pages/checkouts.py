@@ -13,6 +13,7 @@ from hub.console.models import Role
 from hub.console.pages.ledger import flag_names
 from hub.console.rendering import ConsoleRoute, NavItem, business_zone_of, register_nav, render
 from hub.console.service import Signed
+from hub.db import PathId
 from hub.ledger import service as ledger
 from hub.payments.service import Caller
 
@@ -83,7 +84,7 @@ def checkouts(
 
 @router.get("/checkouts/{checkout_id}")
 def checkout_page(
-    request: Request, checkout_id: int, _: Annotated[Signed, Depends(page(Role.VIEWER))]
+    request: Request, checkout_id: PathId, _: Annotated[Signed, Depends(page(Role.VIEWER))]
 ) -> Response:
     with db_of(request).session() as s:
         found = checkout.get_checkout(s, checkout_id, CONSOLE)

@@ -14,6 +14,7 @@ from hub.console.models import Role
 from hub.console.pages.ledger import flag_names
 from hub.console.rendering import ConsoleRoute, NavItem, cny, redirect, register_nav, render
 from hub.console.service import Signed
+from hub.db import QueryId
 from hub.disbursements import service as disbursements
 from hub.disbursements.schemas import DisbursementStatus
 from hub.errors import HubError
@@ -74,7 +75,7 @@ def disbursements_home(
     status: Annotated[str, Query(max_length=16)] = "",
     day_from: Annotated[str, Query(max_length=10)] = "",
     day_to: Annotated[str, Query(max_length=10)] = "",
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: QueryId = None,
 ) -> Response:
     """Every client's disbursements by external id (its start), status and the business day of
     the outcome; dead-lettered callbacks on top, as they need someone."""

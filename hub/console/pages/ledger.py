@@ -11,6 +11,7 @@ from hub.console.auth import db_of, page
 from hub.console.models import Role
 from hub.console.rendering import ConsoleRoute, NavItem, redirect, register_nav, render
 from hub.console.service import Signed
+from hub.db import Cursor, PathId
 from hub.errors import HubError
 from hub.ledger import service as ledger
 from hub.ledger.errors import LedgerError
@@ -34,7 +35,7 @@ def ledger_home(
     owner: Annotated[str, Query(max_length=64)] = "",
     reference: Annotated[str, Query(max_length=128)] = "",
     check: bool = False,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Cursor = 0,
 ) -> Response:
     """Look up an account by number or by kind and owner, or transfers by reference; or check
     the books (every invariant of the ledger, over the whole database). Below, the accounts
@@ -90,9 +91,9 @@ def _accounts_page(kind: str | None, after: int | None) -> str | None:
 @router.get("/ledger/accounts/{account_id}")
 def account_page(
     request: Request,
-    account_id: int,
+    account_id: PathId,
     _: Annotated[Signed, Depends(page(Role.VIEWER))],
-    cursor: Annotated[int, Query(ge=0)] = 0,
+    cursor: Cursor = 0,
 ) -> Response:
     with db_of(request).session() as s:
         try:

@@ -25,6 +25,7 @@ from hub.console.rendering import (
     render,
 )
 from hub.console.service import Signed
+from hub.db import PathId, QueryId
 from hub.errors import HubError
 from hub.gateway import service as gateway
 from hub.ledger import service as ledger
@@ -92,7 +93,7 @@ def payments_home(
     bill_number: Annotated[str, Query(max_length=40)] = "",
     day_from: Annotated[str, Query(max_length=10)] = "",
     day_to: Annotated[str, Query(max_length=10)] = "",
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: QueryId = None,
 ) -> Response:
     """Open a payment by number, or search every payment by card, status, channel, unit,
     bill number and the bank's local days; newest first, a page at a time."""
@@ -164,14 +165,14 @@ def _payment_context(request: Request, payment_id: int) -> dict[str, Any]:
 
 @router.get("/payments/{payment_id}")
 def payment_page(
-    request: Request, payment_id: int, _: Annotated[Signed, Depends(page(Role.VIEWER))]
+    request: Request, payment_id: PathId, _: Annotated[Signed, Depends(page(Role.VIEWER))]
 ) -> Response:
     return render(request, "payment.html", _payment_context(request, payment_id))
 
 
 @router.post("/payments/{payment_id}/refunds")
 def refund(
-    request: Request, payment_id: int, act: Annotated[Action, Depends(action(Role.OPERATOR))]
+    request: Request, payment_id: PathId, act: Annotated[Action, Depends(action(Role.OPERATOR))]
 ) -> Response:
     """Refund part or all of a captured payment to the card; the form's refund id makes a
     double submit refund once."""

@@ -20,6 +20,7 @@ from hub.console.rendering import (
     render,
 )
 from hub.console.service import Signed
+from hub.db import PathId
 from hub.errors import HubError
 from hub.gateway import service as gateway
 from hub.gateway.schemas import GroupProgress, RolloutIn
@@ -79,7 +80,7 @@ def configs(request: Request, _: Annotated[Signed, Depends(page(Role.VIEWER))]) 
 
 @router.get("/configs/{config_id}")
 def config_page(
-    request: Request, config_id: int, _: Annotated[Signed, Depends(page(Role.VIEWER))]
+    request: Request, config_id: PathId, _: Annotated[Signed, Depends(page(Role.VIEWER))]
 ) -> Response:
     with db_of(request).session() as s:
         config = gateway.get_config(s, config_id)
@@ -197,7 +198,7 @@ def create_rollout(
 
 @router.get("/rollouts/{rollout_id}")
 def rollout_page(
-    request: Request, rollout_id: int, _: Annotated[Signed, Depends(page(Role.VIEWER))]
+    request: Request, rollout_id: PathId, _: Annotated[Signed, Depends(page(Role.VIEWER))]
 ) -> Response:
     with db_of(request).session() as s:
         progress = gateway.rollout_progress(s, rollout_id)
@@ -226,7 +227,7 @@ STEPS = {
 @router.post("/rollouts/{rollout_id}/{step}")
 def rollout_step(
     request: Request,
-    rollout_id: int,
+    rollout_id: PathId,
     step: str,
     act: Annotated[Action, Depends(action(Role.OPERATOR))],
 ) -> Response:

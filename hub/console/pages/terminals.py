@@ -22,6 +22,7 @@ from hub.console.rendering import (
     zone_of,
 )
 from hub.console.service import Signed
+from hub.db import PathId
 from hub.errors import HubError
 from hub.gateway import service as gateway
 from hub.gateway.schemas import TerminalFilter, TerminalIn
@@ -179,14 +180,14 @@ def _terminal_context(request: Request, terminal_id: int) -> dict[str, Any]:
 
 @router.get("/terminals/{terminal_id}")
 def terminal_page(
-    request: Request, terminal_id: int, _: Annotated[Signed, Depends(page(Role.VIEWER))]
+    request: Request, terminal_id: PathId, _: Annotated[Signed, Depends(page(Role.VIEWER))]
 ) -> Response:
     return render(request, "terminal.html", _terminal_context(request, terminal_id))
 
 
 @router.post("/terminals/{terminal_id}/enrollment-code")
 def enrollment_code(
-    request: Request, terminal_id: int, act: Annotated[Action, Depends(action(Role.OPERATOR))]
+    request: Request, terminal_id: PathId, act: Annotated[Action, Depends(action(Role.OPERATOR))]
 ) -> Response:
     """A one-time code, shown once as text and QR for the technician at the unit."""
     now, settings = now_of(request), request.app.state.settings
@@ -207,7 +208,7 @@ def enrollment_code(
 
 @router.post("/terminals/{terminal_id}/disable")
 def disable_terminal(
-    request: Request, terminal_id: int, act: Annotated[Action, Depends(action(Role.OPERATOR))]
+    request: Request, terminal_id: PathId, act: Annotated[Action, Depends(action(Role.OPERATOR))]
 ) -> Response:
     now = now_of(request)
     db_of(request).transaction(
@@ -220,7 +221,7 @@ def disable_terminal(
 
 @router.post("/terminals/{terminal_id}/enable")
 def enable_terminal(
-    request: Request, terminal_id: int, act: Annotated[Action, Depends(action(Role.OPERATOR))]
+    request: Request, terminal_id: PathId, act: Annotated[Action, Depends(action(Role.OPERATOR))]
 ) -> Response:
     now = now_of(request)
     db_of(request).transaction(
@@ -231,14 +232,16 @@ def enable_terminal(
 
 @router.post("/terminals/{terminal_id}/commands")
 def queue_command(
-    request: Request, terminal_id: int, act: Annotated[Action, Depends(action(Role.OPERATOR))]
+    request: Request, terminal_id: PathId, act: Annotated[Action, Depends(action(Role.OPERATOR))]
 ) -> Response:
     now = now_of(request)
     kind = act.field("kind")
     if kind not in dict(COMMANDS):
         raise HubError("invalid_request", "choose one of the listed commands", 422)
     config = act.field("config_id")
-    config_id = int(config) if kind == "apply_config" and config.isdigit() else None
+    # Past 18 digits it is no config id (it may not fit 64 bits): refused as missing.
+    whole = config.isdigit() and len(config) < 19
+    config_id = int(config) if kind == "apply_config" and whole else None
     settings = request.app.state.settings
     ttl = timedelta(seconds=settings.gateway_command_ttl_seconds)
     command = db_of(request).transaction(

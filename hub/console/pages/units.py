@@ -19,6 +19,7 @@ from hub.console.rendering import (
     render,
 )
 from hub.console.service import Signed
+from hub.db import PathId
 from hub.errors import HubError
 from hub.gateway import service as gateway
 from hub.gateway.schemas import UnitIn
@@ -88,7 +89,7 @@ def create_unit(
 
 @router.post("/units/{unit_id}/disable")
 def disable_unit(
-    request: Request, unit_id: int, act: Annotated[Action, Depends(action(Role.OPERATOR))]
+    request: Request, unit_id: PathId, act: Annotated[Action, Depends(action(Role.OPERATOR))]
 ) -> Response:
     now = now_of(request)
     unit = db_of(request).transaction(
@@ -99,7 +100,7 @@ def disable_unit(
 
 @router.post("/units/{unit_id}/enable")
 def enable_unit(
-    request: Request, unit_id: int, act: Annotated[Action, Depends(action(Role.OPERATOR))]
+    request: Request, unit_id: PathId, act: Annotated[Action, Depends(action(Role.OPERATOR))]
 ) -> Response:
     now = now_of(request)
     unit = db_of(request).transaction(

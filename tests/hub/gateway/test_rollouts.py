@@ -185,3 +185,12 @@ def test_a_rollout_needs_matching_terminals(gateway, unit, config):
     )
     response = gateway.client.post(f"/api/gateway/rollouts/{rollout['id']}/start")
     assert (response.status_code, response.json()["error"]["code"]) == (422, "rollout_invalid")
+
+
+def test_an_error_threshold_past_its_column_is_refused(gateway, config):
+    """The count is a 32-bit column: 2**31 answered 500 on PostgreSQL, 2**63 on SQLite."""
+    for count in (2**31, 2**63):
+        body = {"name": "too many", "config_id": config["id"], "error_threshold_count": count}
+        response = gateway.client.post("/api/gateway/rollouts", json=body)
+        assert response.status_code == 422, response.text
+        assert "error_threshold_count" in response.json()["error"]["message"]
