@@ -15,13 +15,13 @@ import json
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import quote
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ValidationError
 
-from devices.protocol.signing import sign_request
+from devices.protocol.signing import sign_request, signed_target
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -76,27 +76,39 @@ class HubClient:
         return read_answer(self.send("GET", path, b""))
 
     def send(self, method: str, path: str, body: bytes) -> httpx.Response:
-        """Sign and send raw bytes; the response is returned whatever its status."""
-        url = self.base_url + path
-        parts = urlsplit(url)
-        signed_path = parts.path + (f"?{parts.query}" if parts.query else "")
-        headers = sign_request(
-            self.private_key,
-            self.terminal_id,
-            method,
-            signed_path,
-            body,
-            timestamp=int(self.clock()),
+        """Sign and send raw bytes; the response is returned whatever its status.
+
+        `path` may carry a query string; a segment of free text comes percent-encoded
+        (`path_segment`). What is signed is the target as it goes on the wire, so the hub
+        verifies exactly what it receives, however the path is encoded."""
+        request = self._http.build_request(method, self.base_url + path, content=body)
+        request.headers.update(
+            sign_request(
+                self.private_key,
+                self.terminal_id,
+                method,
+                signed_target(request.url.raw_path),
+                body,
+                timestamp=int(self.clock()),
+            )
         )
         if body:
-            headers["Content-Type"] = "application/json"
+            request.headers["Content-Type"] = "application/json"
         try:
-            return self._http.request(method, url, content=body, headers=headers)
+            return self._http.send(request)
         except httpx.HTTPError as exc:
             raise HubUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         self._http.close()
+
+
+def path_segment(value: str) -> str:
+    """One path segment from free text (a bill number, a sale's id), percent-encoded so that
+    `/`, `?`, `%`, spaces and a bare `.` or `..` (which clients and proxies would resolve) reach
+    the hub as one segment."""
+    encoded = quote(value, safe="")
+    return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 
 
 def post_unsigned(

@@ -5,6 +5,11 @@ nonce and an Ed25519 signature over the canonical string
 
     SSC1 \\n METHOD \\n path?query \\n terminal id \\n timestamp \\n nonce \\n sha256(body) hex
 
+`path?query` is the request target exactly as it travels on the wire (`signed_target`):
+percent-encoding kept, nothing decoded or re-encoded, so the client signs the bytes it sends
+and the hub verifies the bytes it received (its server's raw path, not the decoded one it
+routes on). Decoding is a function of those bytes, so the route is bound all the same.
+
 The body's digest binds the payload; the timestamp bounds how long a captured request stays
 usable, and the nonce lets the verifier refuse a second use inside that window. The hub holds
 only public keys.
@@ -56,6 +61,14 @@ class SignedHeaders:
     signature: bytes
 
 
+def signed_target(raw_path: bytes, query: bytes = b"") -> str:
+    """The `path?query` that is signed: the request target's bytes as sent (an HTTP client's
+    raw path, or a server's raw path and query string). UTF-8 round-trips; other bytes are
+    replaced, so a request carrying them cannot verify."""
+    target = raw_path + (b"?" + query if query else b"")
+    return target.decode("utf-8", "replace")
+
+
 def body_digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -63,7 +76,7 @@ def body_digest(body: bytes) -> str:
 def canonical_message(
     method: str, path: str, terminal_id: int, timestamp: int, nonce: str, body: bytes
 ) -> bytes:
-    """The exact bytes that are signed; `path` includes the query string when there is one."""
+    """The exact bytes that are signed; `path` is the `signed_target` of the request."""
     parts = [
         SCHEME,
         method.upper().encode(),

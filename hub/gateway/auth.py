@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
+from urllib.parse import quote
 
 import structlog
 from fastapi import Depends, Request
@@ -28,6 +29,7 @@ from devices.protocol.signing import (
     SignedHeaders,
     check_skew,
     parse_signed_headers,
+    signed_target,
     verify_signature,
 )
 from hub.audit import service as audit
@@ -100,8 +102,11 @@ class NonceCache:
 
 
 def _signed_path(request: Request) -> str:
-    query = request.url.query
-    return f"{request.url.path}?{query}" if query else request.url.path
+    """The target as the terminal sent and signed it: the raw path, not the decoded one."""
+    scope = request.scope
+    # A server that keeps no raw path: the decoded path, encoded the way HTTP clients encode.
+    raw = scope.get("raw_path") or quote(scope["path"]).encode()
+    return signed_target(raw, scope.get("query_string", b""))
 
 
 def _check(

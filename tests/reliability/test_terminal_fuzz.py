@@ -48,7 +48,7 @@ from devices.protocol.messages import (
     KeyRotation,
     TerminalEvent,
 )
-from devices.protocol.signing import sign_request
+from devices.protocol.signing import sign_request, signed_target
 from devices.qr.mpm import crc16_ccitt_false
 from devices.qr.render import render_png
 from hub.checkout.schemas import CardCredential, CheckoutIn, IdentifyIn, SelfPayIn
@@ -171,9 +171,8 @@ class Door:
         """Sign the exact bytes and send them; `path` may carry a query string."""
         timestamp = int(self.window.clock().timestamp())
         key = self.window.terminal.private_key
-        # The hub verifies the path as it routes it: percent-decoded (the query stays raw).
-        url = httpx.URL(f"http://testserver{path}")
-        signed = url.path + (f"?{url.query.decode()}" if url.query else "")
+        # Signed as it goes on the wire: percent-encoded path segments stay encoded.
+        signed = signed_target(httpx.URL(f"http://testserver{path}").raw_path)
         headers = sign_request(key, self.terminal_id, method, signed, body, timestamp=timestamp)
         if content_type is not None:
             headers["Content-Type"] = content_type

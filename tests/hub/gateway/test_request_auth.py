@@ -119,6 +119,33 @@ def test_signature_for_another_path_is_refused(client, gateway, db, terminal, cl
     _refused(_send(client, headers), 401, "signature_invalid", gateway, db, terminal.id)
 
 
+ENCODED_HEARTBEAT = "/api/terminal/heart%62eat"  # %62 is "b": the heartbeat's path, encoded
+
+
+@sqlite_only
+def test_the_path_is_signed_as_sent_through_the_heartbeat_lane(client, terminal, clock):
+    """The signature covers the path as it travels, percent-encoding kept (the hub verified
+    the decoded path, so a client signing what it sent was refused as signature_invalid)."""
+    response = _send(
+        client, _signed(terminal, clock, path=ENCODED_HEARTBEAT), path=ENCODED_HEARTBEAT
+    )
+    assert response.status_code == 200, response.text
+
+
+@sqlite_only
+def test_the_path_is_signed_as_sent_through_the_routes(terminal):
+    """The agent's client signs what it puts on the wire; the routed endpoints verify that."""
+    assert terminal.hub.get("/api/terminal/p%69ng")["terminal_id"] == terminal.id
+
+
+@sqlite_only
+def test_a_signature_over_the_decoded_path_does_not_verify_the_sent_one(
+    client, gateway, db, terminal, clock
+):
+    response = _send(client, _signed(terminal, clock), path=ENCODED_HEARTBEAT)
+    _refused(response, 401, "signature_invalid", gateway, db, terminal.id)
+
+
 def test_re_enrollment_revokes_the_old_key(client, gateway, db, unit, clock):
     registered = gateway.register(unit["id"])
     old = gateway.enrol(registered)
