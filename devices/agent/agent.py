@@ -31,7 +31,7 @@ from devices.agent.hub_client import (
     parse_answer,
     post_unsigned,
 )
-from devices.agent.outbox import Outbox, connect
+from devices.agent.outbox import Outbox, OutboxFull, connect
 from devices.agent.store import AgentStore, Identity
 from devices.protocol.messages import (
     CONFIG_PATH,
@@ -249,7 +249,8 @@ class TerminalAgent:
         return reply
 
     def report_event(self, kind: str, detail: dict[str, Any] | None = None) -> str:
-        """Queue an event for the hub (sent now if it is reachable); returns its message id."""
+        """Queue an event for the hub (sent now if it is reachable); returns its message id.
+        Raises OutboxFull when the outbox holds its maximum."""
         event = TerminalEvent(
             message_id=uuid.uuid4().hex,
             kind=kind,
@@ -262,7 +263,14 @@ class TerminalAgent:
     # --- commands ---
 
     def handle(self, command: CommandMessage) -> None:
-        """Acknowledge, execute and report one command, once per command id."""
+        """Acknowledge, execute and report one command, once per command id.
+
+        With no room in the outbox for its acknowledgement and outcome the command is left
+        unseen: the hub delivers it again with a later heartbeat."""
+        if self.outbox.room() < 2:
+            log.warning("command_deferred_outbox_full id=%s", command.id)
+            self.recent_errors.append(f"outbox full: command {command.kind} deferred")
+            return
         if not self.store.first_sight(command.id, command.kind):
             log.info("command_duplicate_dropped id=%s", command.id)
             return
@@ -282,7 +290,11 @@ class TerminalAgent:
     def _reply(self, command_id: str, status: str, detail: dict[str, Any]) -> None:
         message_id = f"{command_id}.{'ack' if status == 'acknowledged' else 'result'}"
         reply = CommandReply(message_id=message_id, status=status, detail=detail)  # type: ignore[arg-type]
-        self.outbox.put(command_reply_path(command_id), reply.model_dump(), message_id)
+        try:
+            self.outbox.put(command_reply_path(command_id), reply.model_dump(), message_id)
+        except OutboxFull:  # filled by another writer since `handle` looked: the hub times it out
+            log.warning("command_reply_dropped message=%s", message_id)
+            self.recent_errors.append(f"outbox full: {message_id} dropped")
 
     def _execute(self, command: CommandMessage) -> Outcome:
         if command.kind == "reboot":
@@ -348,7 +360,12 @@ class TerminalAgent:
             return
         envelope = parse_answer(ConfigEnvelope, self._call(lambda c: c.get(CONFIG_PATH)))
         status, detail = self._apply(envelope)
-        self.report_event("config.applied" if status == "succeeded" else "config.rejected", detail)
+        kind = "config.applied" if status == "succeeded" else "config.rejected"
+        try:
+            self.report_event(kind, detail)
+        except OutboxFull:  # the next heartbeat's config hash tells the hub all the same
+            log.warning("event_dropped kind=%s", kind)
+            self.recent_errors.append(f"outbox full: {kind} dropped")
 
     def diagnostics(self) -> dict[str, Any]:
         usage = shutil.disk_usage(self.state_dir)

@@ -34,7 +34,7 @@ from devices.agent.hub_client import (
     HubUnavailable,
     parse_answer,
 )
-from devices.agent.outbox import Outbox
+from devices.agent.outbox import Outbox, OutboxFull
 from devices.emv.pinblock import encipher_pinblock_iso4
 from devices.pcsc.channel import CardChannel
 from devices.pcsc.debit import complete
@@ -83,7 +83,7 @@ class TapResult:
     holder_name: str
     pan_masked: str
     card_cryptogram: str  # the card's last word: "TC" approves, "AAC" declines
-    reversal: str | None = None  # "sent" or "queued" when a hold had to be released
+    reversal: str | None = None  # "sent", "queued" or "outbox_full" when a hold had to go
 
 
 class PinKeySlot:
@@ -263,13 +263,14 @@ class CardTapFlow:
     # --- after the tap ---
 
     def capture(self, payment_id: int, amount: int | None = None) -> str:
-        """Capture now, or queue the capture when the hub is unreachable ("captured"/"queued")."""
+        """Capture now, or queue the capture when the hub is unreachable ("captured"/"queued";
+        "outbox_full" when it could do neither)."""
         body = {} if amount is None else {"amount": amount}
         sent = self._send_or_queue(capture_path(payment_id), body, f"capture:{payment_id}")
         return "captured" if sent == "sent" else sent
 
     def reverse(self, transaction_id: str) -> str:
-        """Release whatever the hub holds for this transaction ("sent"/"queued")."""
+        """Release whatever the hub holds for this transaction ("sent"/"queued"/"outbox_full")."""
         body = {"transaction_id": transaction_id}
         return self._send_or_queue(REVERSALS_PATH, body, f"reversal:{transaction_id}")
 
@@ -282,13 +283,18 @@ class CardTapFlow:
         )
 
     def _send_or_queue(self, path: str, body: dict[str, Any], message_id: str) -> str:
+        """Returns "sent", "queued" or "outbox_full" (neither: the hub will not hear of it)."""
         if self.outbox.depth() == 0:  # with messages waiting, order says: queue behind them
             try:
                 self.client.post(path, body)
                 return "sent"
             except HubUnavailable:
                 pass
-        self.outbox.put(path, body, message_id)
+        try:
+            self.outbox.put(path, body, message_id)
+        except OutboxFull:
+            log.warning("outbox_full message=%s not queued", message_id)
+            return "outbox_full"
         log.info("queued_for_hub message=%s", message_id)
         return "queued"
 

@@ -26,11 +26,13 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from devices.agent.card_tap import CardTapFlow, TapResult
-from devices.agent.hub_client import HubClient, HubRefused, HubUnavailable
+from devices.agent.hub_client import HubClient, HubRefused, HubUnavailable, parse_answer
+from devices.agent.scanning import CodePayment
 from devices.pcsc.channel import CardChannel
 from devices.pcsc.reader import wait_for_card
 from devices.pcsc.social_security import read_social_security
@@ -41,81 +43,90 @@ CHECKOUTS_PATH = "/api/terminal/checkouts"
 PAY_WITH_CODE_PATH = "/api/terminal/payment-codes/payments"
 
 
-@dataclass(frozen=True)
-class Split:
+Fen = Annotated[StrictInt, Field(ge=0, le=999_999_999_999)]  # EMV amounts are 12 digits
+
+
+class _Answer(BaseModel):
+    """A part of a hub answer, read strictly; fields the terminal does not use are ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Split(_Answer):
     """Who pays what, in fen: medfee = fund + account + cash."""
 
-    medfee: int
-    fund: int
-    account: int
-    cash: int
-
-    @classmethod
-    def of(cls, data: dict[str, Any] | None) -> Split | None:
-        if not data:
-            return None
-        return cls(int(data["medfee"]), int(data["fund"]), int(data["account"]), int(data["cash"]))
+    medfee: Fen
+    fund: Fen
+    account: Fen
+    cash: Fen
 
 
-@dataclass(frozen=True)
-class CheckoutView:
+class CheckoutView(_Answer):
     """The checkout as the hub last said it stands."""
 
-    checkout_id: int
-    state: str
-    in_flight: bool
-    bill_no: str
-    medfee: int
-    patient_name: str | None
-    pre_settlement: Split | None
-    settlement: Split | None
-    payment_id: int | None
-    failure_code: str | None
-    failure_message: str | None
+    checkout_id: Annotated[StrictInt, Field(ge=1)]
+    state: StrictStr
+    in_flight: StrictBool
+    bill_no: StrictStr
+    medfee: Fen
+    patient_name: StrictStr | None = None
+    pre_settlement: Split | None = None
+    settlement: Split | None = None
+    payment_id: StrictInt | None = None
+    failure_code: StrictStr | None = None
+    failure_message: StrictStr | None = None
 
     @classmethod
-    def of(cls, data: dict[str, Any]) -> CheckoutView:
-        return cls(
-            checkout_id=int(data["checkout_id"]),
-            state=str(data["state"]),
-            in_flight=bool(data["in_flight"]),
-            bill_no=str(data["bill_no"]),
-            medfee=int(data["medfee"]),
-            patient_name=data.get("patient_name"),
-            pre_settlement=Split.of(data.get("pre_settlement")),
-            settlement=Split.of(data.get("settlement")),
-            payment_id=data.get("payment_id"),
-            failure_code=data.get("failure_code"),
-            failure_message=data.get("failure_message"),
-        )
+    def of(cls, data: Any) -> CheckoutView:
+        """The hub's answer as a view; HubAnswerInvalid when it is not one."""
+        return parse_answer(cls, data)
 
 
-@dataclass(frozen=True)
-class Receipt:
-    """What the terminal prints."""
+class ReceiptLine(_Answer):
+    name: StrictStr
+    quantity: StrictStr
+    price_fen: StrictInt
+    amount_fen: StrictInt
 
-    data: dict[str, Any]
+
+class Receipt(_Answer):
+    """What the terminal prints; `data` is the hub's whole answer."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    institution_name: StrictStr
+    bill_no: StrictStr
+    setl_id: StrictStr
+    patient_name: StrictStr
+    lines: list[ReceiptLine]
+    split: Split
+    card: StrictStr | None = None
+    revoked: StrictBool = False
+    revoke_setl_id: StrictStr | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.model_dump()
 
     def text(self) -> str:
-        d, split = self.data, self.data["split"]
+        split = self.split
         lines = [
-            d["institution_name"],
-            f"Bill {d['bill_no']}  Settlement {d['setl_id']}",
-            f"Patient {d['patient_name']}",
+            self.institution_name,
+            f"Bill {self.bill_no}  Settlement {self.setl_id}",
+            f"Patient {self.patient_name}",
         ]
         lines += [
-            f"{line['name']}  {line['quantity']} x {_yuan(line['price_fen'])}"
-            f"  {_yuan(line['amount_fen'])}"
-            for line in d["lines"]
+            f"{line.name}  {line.quantity} x {_yuan(line.price_fen)}  {_yuan(line.amount_fen)}"
+            for line in self.lines
         ]
         lines += [
-            f"Total            {_yuan(split['medfee'])}",
-            f"Insurance fund   {_yuan(split['fund'])}",
-            f"Personal account {_yuan(split['account'])}",
-            f"Paid by card     {_yuan(split['cash'])}" + (f"  {d['card']}" if d["card"] else ""),
+            f"Total            {_yuan(split.medfee)}",
+            f"Insurance fund   {_yuan(split.fund)}",
+            f"Personal account {_yuan(split.account)}",
+            f"Paid by card     {_yuan(split.cash)}" + (f"  {self.card}" if self.card else ""),
         ]
-        if d["revoked"]:
-            lines.append(f"REVOKED {d['revoke_setl_id']}")
+        if self.revoked:
+            lines.append(f"REVOKED {self.revoke_setl_id}")
         return "\n".join(lines)
 
 
@@ -226,16 +237,16 @@ class CheckoutDesk:
         """The patient shows a payment code; the terminal charges the cash part with it."""
         cash = self._cash(view)
         body = {"transaction_id": _sale_id(), "amount_fen": cash, "payload": payment_code.strip()}
-        paid = self._post(PAY_WITH_CODE_PATH, body)
+        paid = parse_answer(CodePayment, self._post(PAY_WITH_CODE_PATH, body))
         return self._step(
-            view.checkout_id, "self-pay", {"method": "payment", "payment_id": paid["payment_id"]}
+            view.checkout_id, "self-pay", {"method": "payment", "payment_id": paid.payment_id}
         )
 
     def revoke(self, checkout_id: int) -> CheckoutView:
         return self._step(checkout_id, "revoke", {})
 
     def receipt(self, checkout_id: int) -> Receipt:
-        return Receipt(self._get(f"{CHECKOUTS_PATH}/{checkout_id}/receipt"))
+        return parse_answer(Receipt, self._get(f"{CHECKOUTS_PATH}/{checkout_id}/receipt"))
 
     def view(self, checkout_id: int) -> CheckoutView:
         return CheckoutView.of(self._get(f"{CHECKOUTS_PATH}/{checkout_id}"))

@@ -20,6 +20,7 @@ import typer
 
 from devices.agent.agent import NotEnrolled, TerminalAgent
 from devices.agent.hub_client import HubRefused, HubUnavailable
+from devices.agent.outbox import OutboxFull
 
 app = typer.Typer(help="SSC Hub terminal agent.", no_args_is_help=True)
 STATE_DIR = typer.Option(
@@ -92,7 +93,11 @@ def event(
 ) -> None:
     """Queue an event for the hub; it is sent now if the hub answers, later otherwise."""
     agent = TerminalAgent(state_dir)
-    message_id = agent.report_event(kind, json.loads(detail))
+    try:
+        message_id = agent.report_event(kind, json.loads(detail))
+    except OutboxFull as exc:
+        typer.echo(f"not queued: {exc}", err=True)
+        raise typer.Exit(4) from exc
     agent.drain()
     typer.echo(f"{message_id} queued; outbox depth {agent.outbox.depth()}")
 

@@ -82,6 +82,10 @@ class Outbox:
         )
         return cursor.rowcount == 1
 
+    def room(self) -> int:
+        """How many more messages `put` takes before it raises OutboxFull."""
+        return max(self.max_messages - self.depth(), 0)
+
     def depth(self) -> int:
         row = self.conn.execute("SELECT count(*) FROM outbox WHERE state = 'pending'").fetchone()
         return int(row[0])

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlencode
 
-from pydantic import BaseModel, ConfigDict, StrictInt
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr
 
 from devices.agent.hub_client import (
     HubAnswerInvalid,
@@ -29,6 +29,7 @@ from devices.agent.hub_client import (
     HubRefused,
     HubUnavailable,
     parse_answer,
+    path_segment,
     read_answer,
 )
 from devices.agent.outbox import Outbox, OutboxFull
@@ -75,8 +76,25 @@ class CodePayment(BaseModel):
     amount_fen: StrictInt
 
 
+class BillAnswer(BaseModel):
+    """What the hub says of a bill code: its status, and the payload to show as a QR code."""
+
+    model_config = ConfigDict(extra="allow")
+
+    bill_number: StrictStr
+    amount_fen: StrictInt
+    status: Literal["open", "paid", "cancelled", "expired"]
+    payload: StrictStr
+    payment_id: StrictInt | None = None
+
+
 def _paid(reply: Any) -> dict[str, Any]:
     parse_answer(CodePayment, reply)
+    return dict(reply)
+
+
+def _bill(reply: Any) -> dict[str, Any]:
+    parse_answer(BillAnswer, reply)
     return dict(reply)
 
 
@@ -187,7 +205,7 @@ class ScanDesk:
         """The outcome of a sale whose answer never arrived (`refused` payment_not_found: none)."""
         try:
             reply = self._with_retries(
-                lambda: _paid(self.client.get(f"{PAY_PATH}/{transaction_id}"))
+                lambda: _paid(self.client.get(f"{PAY_PATH}/{path_segment(transaction_id)}"))
             )
         except HubRefused as exc:
             return ScanAnswer("refused", exc.code, exc.message, transaction_id)
@@ -195,7 +213,8 @@ class ScanDesk:
             return ScanAnswer("unknown", "hub_unavailable", str(exc), transaction_id)
         return ScanAnswer("paid", transaction_id=transaction_id, payment=reply)
 
-    # Bills shown by a cashier's terminal.
+    # Bills shown by a cashier's terminal: each answer is a bill (`BillAnswer`) or HubRefused /
+    # HubUnavailable (HubAnswerInvalid when the answer is no bill); nothing else escapes.
 
     def create_bill(
         self, bill_number: str, amount_fen: int, *, valid_seconds: int | None = None
@@ -204,15 +223,15 @@ class ScanDesk:
         body: dict[str, Any] = {"bill_number": bill_number, "amount_fen": amount_fen}
         if valid_seconds is not None:
             body["valid_seconds"] = valid_seconds
-        return self._with_retries(lambda: self.client.post(BILLS_PATH, body))
+        return self._with_retries(lambda: _bill(self.client.post(BILLS_PATH, body)))
 
     def bill_status(self, bill_number: str) -> dict[str, Any]:
-        return self._with_retries(lambda: self.client.get(f"{BILLS_PATH}/{bill_number}"))
+        path = f"{BILLS_PATH}/{path_segment(bill_number)}"
+        return self._with_retries(lambda: _bill(self.client.get(path)))
 
     def cancel_bill(self, bill_number: str) -> dict[str, Any]:
-        return self._with_retries(
-            lambda: self.client.post(f"{BILLS_PATH}/{bill_number}/cancel", {})
-        )
+        path = f"{BILLS_PATH}/{path_segment(bill_number)}/cancel"
+        return self._with_retries(lambda: _bill(self.client.post(path, {})))
 
     def wait_for_bill(
         self,

@@ -5,7 +5,8 @@ heartbeats, command replies, config fetches and payment calls with hypothesis-dr
 non-JSON, JSON of the wrong shape, missing and mistyped fields, huge and deeply nested bodies,
 500/502/429, slow answers, a connection closed without an answer. The agent's loop step keeps
 returning a sane wait, no exception escapes it, and the outbox never drops a payment the hub
-did not take. The card-tap and scan flows answer the cashier (a result, never an exception).
+did not take, and a full outbox defers commands instead of crashing the loop. The card-tap, scan,
+bill and checkout-desk flows answer the cashier with a result or their own typed refusal.
 
 (b) Hostile local input: scan-engine bytes with random suffixes and framings, and card answers
 (malformed APDU responses) on the driver's channel: only the driver's own typed errors come out.
@@ -15,6 +16,7 @@ Hypothesis is derandomized when CI is set.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -38,7 +40,9 @@ from hypothesis import strategies as st
 
 from devices.agent.agent import TerminalAgent
 from devices.agent.card_tap import CardTapFlow, TapResult
-from devices.agent.scanning import ScanAnswer, ScanDesk
+from devices.agent.checkout import CheckoutDesk, CheckoutRefused, CheckoutView
+from devices.agent.hub_client import HubRefused, HubUnavailable
+from devices.agent.scanning import BILLS_PATH, ScanAnswer, ScanDesk
 from devices.emulators.sscard.card import SocialSecurityCard
 from devices.emv.tlv import Tlv, encode
 from devices.pcsc.channel import CardChannel
@@ -47,7 +51,7 @@ from devices.pcsc.errors import ReaderError
 from devices.pcsc.models import TerminalData
 from devices.pcsc.tap import read_card
 from devices.protocol.card_payments import capture_path
-from devices.protocol.messages import CONFIG_PATH, HEARTBEAT_PATH
+from devices.protocol.messages import CONFIG_PATH, HEARTBEAT_PATH, command_reply_path
 from devices.scanner.camera import CapturedFrame
 from devices.scanner.framing import Framing, RejectedScan, Scan, ScanAssembler, Suffix
 from tests.devices.emulators.sscard.virtual_card import DirectLink, make_profile
@@ -297,6 +301,49 @@ def payment_answers(draw: st.DrawFn) -> Any:
     )
 
 
+SPLIT = {"medfee": 10_160, "fund": 1_184, "account": 3_000, "cash": 5_976}
+DESK_ANSWER: dict[str, Any] = {  # a checkout, its receipt and a bill code, as the hub answers
+    "checkout_id": 7,
+    "state": "pre_settled",
+    "in_flight": False,
+    "bill_no": "MZ000123",
+    "medfee": 10_160,
+    "patient_name": "Zhang Wei",
+    "pre_settlement": SPLIT,
+    "settlement": SPLIT,
+    "payment_id": 12,
+    "failure_code": None,
+    "failure_message": None,
+    "institution_name": "City Hospital",
+    "setl_id": "S0001",
+    "lines": [{"name": "X-ray", "quantity": "1", "price_fen": 10_160, "amount_fen": 10_160}],
+    "split": SPLIT,
+    "card": "623170******0003",
+    "revoked": False,
+    "revoke_setl_id": None,
+    "transaction_id": "t1",
+    "status": "paid",
+    "amount_fen": 5_976,
+    "bill_number": "MZ000123",
+    "payload": "00020101021226",
+}
+
+
+@st.composite
+def desk_answers(draw: st.DrawFn) -> Any:
+    """A desk answer (checkout, receipt, bill) with a few fields dropped or made hostile."""
+    answer = dict(DESK_ANSWER)
+    answer["state"] = draw(st.sampled_from(["created", "pre_settled", "completed", "failed"]))
+    answer["status"] = draw(st.sampled_from(["open", "paid", "cancelled", "expired"]))
+    answer["in_flight"] = draw(st.booleans())
+    for key in draw(st.lists(st.sampled_from(sorted(answer)), max_size=3, unique=True)):
+        if draw(st.booleans()):
+            del answer[key]
+        else:
+            answer[key] = draw(json_values)
+    return answer
+
+
 def _nested(depth: int) -> bytes:
     return b"[" * depth + b"]" * depth
 
@@ -306,6 +353,7 @@ bodies = st.one_of(
     json_values.map(_dump),  # JSON of any shape
     heartbeat_replies().map(_dump),
     payment_answers().map(_dump),
+    desk_answers().map(_dump),
     st.sampled_from(
         [
             b"",
@@ -508,6 +556,26 @@ def test_a_card_tap_always_ends_in_a_result_and_an_unanswered_hold_is_reversed(
         assert f"reversal:{transaction_id}" in agent.outbox.pending_ids()
 
 
+def test_a_tap_whose_reversal_finds_the_outbox_full_still_ends_in_a_result(
+    agent: TerminalAgent, hostile_hub: HostileHub, card_channel: CardChannel, tmp_path: Path
+) -> None:
+    """The hub is away and the outbox full: the reversal can go nowhere, and the tap says so
+    (OutboxFull escaped the flow)."""
+    hostile_hub.play([], Answer(503, b""))
+    _queue_payment(agent)
+    agent.outbox.max_messages = agent.outbox.depth()
+    assert agent.client is not None
+    flow = CardTapFlow(agent.client, agent.outbox, tmp_path, pin_threshold_fen=10**9)
+    terminal = TerminalData(amount=1_000)
+    read = read_card(card_channel, terminal)
+    result = flow._authorise(card_channel, read, terminal, uuid.uuid4().hex)
+    assert (result.approved, result.decline_code, result.reversal) == (
+        False,
+        "hub_unreachable",
+        "outbox_full",
+    )
+
+
 @fuzz_settings(max_examples=80)
 @given(script=st.lists(answers, min_size=1, max_size=4), default=defaults, how=st.integers(0, 2))
 @example(script=[Answer(200, b"[1, 2]")], default=Answer(503, b""), how=1)
@@ -531,6 +599,149 @@ def test_a_scanned_code_always_ends_in_an_answer_for_the_cashier(
     assert isinstance(answer, ScanAnswer)
     if answer.status == "paid":  # only the hub's own word says paid
         assert isinstance(answer.payment, dict) and answer.payment
+
+
+DESK_STEPS = ["open", "identify", "pay_from_card", "pay_by_code", "revoke", "view", "receipt"]
+
+
+def _desk_step(desk: CheckoutDesk, step: str) -> CheckoutView | str:
+    seen = CheckoutView.of(DESK_ANSWER)  # a pre-settled checkout, as the desk last saw it
+    calls: dict[str, Any] = {
+        "open": lambda: desk.open("MZ000123"),
+        "identify": lambda: desk.identify_by_code(7, " 6a3b9c\r\n"),
+        "pay_from_card": lambda: desk.pay_from_card(seen),
+        "pay_by_code": lambda: desk.pay_by_code(seen, "hQVDUFYwMWEA"),
+        "revoke": lambda: desk.revoke(7),
+        "view": lambda: desk.view(7),
+        "receipt": lambda: desk.receipt(7).text(),  # printed, too
+    }
+    return calls[step]()  # type: ignore[no-any-return]
+
+
+@fuzz_settings(max_examples=80)
+@given(
+    script=st.lists(answers, min_size=1, max_size=4),
+    default=defaults,
+    step=st.sampled_from(DESK_STEPS),
+)
+@example(  # a checkout id that is no number: int() raised ValueError
+    script=[Answer(200, _dump({**DESK_ANSWER, "checkout_id": "seven"}))],
+    default=Answer(503, b""),
+    step="open",
+)
+@example(  # a receipt without its split: KeyError while printing
+    script=[Answer(200, _dump({k: v for k, v in DESK_ANSWER.items() if k != "split"}))],
+    default=Answer(503, b""),
+    step="receipt",
+)
+@example(  # a code payment without its payment id: KeyError
+    script=[Answer(200, _dump({"transaction_id": "t1", "status": "paid"}))],
+    default=Answer(503, b""),
+    step="pay_by_code",
+)
+def test_the_checkout_desk_ends_in_a_checkout_or_a_typed_refusal(
+    agent: TerminalAgent, hostile_hub: HostileHub, script: list[Answer], default: Answer, step: str
+) -> None:
+    """The cashier's desk answers with a checkout (or a receipt's text), CheckoutRefused or
+    HubUnavailable (an answer it cannot read included): never KeyError, ValueError, TypeError."""
+    hostile_hub.play(script, default)
+    assert agent.client is not None
+    desk = CheckoutDesk(agent.client, wait_seconds=0.1, poll_seconds=0.01)
+    try:
+        result = _desk_step(desk, step)
+    except (CheckoutRefused, HubUnavailable):
+        return
+    assert isinstance(result, CheckoutView | str)
+
+
+BILL = "MZ 000/123"  # a space and a slash: it must reach the hub as one percent-encoded segment
+
+
+@fuzz_settings(max_examples=60)
+@given(
+    script=st.lists(answers, min_size=1, max_size=4),
+    default=defaults,
+    how=st.sampled_from(["wait", "create", "cancel"]),
+)
+@example(  # a bill without its status: wait_for_bill raised KeyError
+    script=[Answer(200, _dump({"bill_number": BILL, "amount_fen": 100}))],
+    default=Answer(503, b""),
+    how="wait",
+)
+@example(script=[Answer(200, b"[]")], default=Answer(200, b'{"status": 1}'), how="wait")
+def test_a_bill_call_ends_in_a_bill_or_a_typed_refusal(
+    agent: TerminalAgent, hostile_hub: HostileHub, script: list[Answer], default: Answer, how: str
+) -> None:
+    hostile_hub.play(script, default)
+    hostile_hub.heard.clear()
+    assert agent.client is not None
+    desk = ScanDesk(agent.client, agent.outbox, attempts=2, sleep=lambda _: None)
+    ticks = itertools.count()
+    try:
+        if how == "wait":
+            clock = lambda: float(next(ticks))  # noqa: E731
+            bill = desk.wait_for_bill(BILL, timeout_seconds=3, interval_seconds=0, clock=clock)
+        elif how == "create":
+            bill = desk.create_bill("MZ000123", 1_000)
+        else:
+            bill = desk.cancel_bill(BILL)
+    except (HubRefused, HubUnavailable):
+        bill = None
+    if bill is not None:
+        assert bill["status"] in ("open", "paid", "cancelled", "expired")
+        assert isinstance(bill["payload"], str)
+    if how != "create":
+        assert all(h.path.startswith(f"{BILLS_PATH}/MZ%20000%2F123") for h in hostile_hub.heard)
+
+
+def test_a_command_waits_for_room_in_the_outbox_then_runs_once(
+    agent: TerminalAgent, hostile_hub: HostileHub
+) -> None:
+    """A full outbox cannot take a command's acknowledgement (OutboxFull escaped the loop): the
+    command is left unseen, and runs once the hub delivers it again and there is room."""
+    command = _command("collect_diagnostics")
+    beat = Answer(200, _dump(_reply_with(command)), path=HEARTBEAT_PATH)
+    hostile_hub.play([beat], Answer(503, b""))  # nothing else is taken: the outbox stays full
+    _queue_payment(agent)
+    agent.outbox.max_messages = agent.outbox.depth()
+    assert _sane_wait(agent._one_cycle())
+    assert not [m for m in agent.outbox.pending_ids() if m.startswith(command["id"])]
+    assert any("outbox full" in error for error in agent.recent_errors)
+
+    agent.outbox.max_messages = 5000
+    hostile_hub.play([beat], Answer(200, b"{}"))  # delivered again; the hub takes everything
+    hostile_hub.heard.clear()
+    assert _sane_wait(agent._one_cycle())
+    replies = [h for h in hostile_hub.heard if h.path == command_reply_path(command["id"])]
+    assert [json.loads(h.body)["status"] for h in replies] == ["acknowledged", "succeeded"]
+    assert agent.outbox.depth() == 0
+
+
+@fuzz_settings(max_examples=40)
+@given(
+    script=st.lists(answers, max_size=4),
+    default=defaults,
+    sent=st.lists(commands(), min_size=1, max_size=3),
+    room=st.integers(0, 3),
+)
+def test_the_loop_survives_commands_while_the_outbox_is_full(
+    agent: TerminalAgent,
+    hostile_hub: HostileHub,
+    script: list[Answer],
+    default: Answer,
+    sent: list[Any],
+    room: int,
+) -> None:
+    beat = Answer(200, _dump({**_reply_with(), "commands": sent}), path=HEARTBEAT_PATH)
+    hostile_hub.play([beat, *script], default)
+    hostile_hub.heard.clear()
+    queued = [_queue_payment(agent)]
+    agent.outbox.max_messages = agent.outbox.depth() + room
+    try:
+        assert _sane_wait(agent._one_cycle())
+    finally:
+        agent.outbox.max_messages = 5000
+    _outbox_keeps(agent, hostile_hub, queued)
 
 
 # --- (b) hostile local input --------------------------------------------------------------------
