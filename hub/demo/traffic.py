@@ -32,6 +32,7 @@ from devices.pcsc.errors import ReaderError
 from devices.pcsc.models import TerminalData
 from devices.pcsc.reader import list_readers, wait_for_removal
 from devices.pcsc.tap import read_card
+from hub.console.rendering import card_masked
 from integrations.loans.client import DisbursementApi, id_number_check
 
 Say = Callable[[str], None]
@@ -228,7 +229,7 @@ class Traffic:
         if issued.status_code != 201:
             return "refused", _code_of(issued), 0
         answer = window.scanner.submit_text(issued.json()["payload"], amount_fen=amount)
-        where = f"{window.institution_code} {holder.card_number} {holder.name}"
+        where = f"{window.institution_code} {card_masked(holder.card_number)} {holder.name}"
         if answer.status != "paid":
             return answer.status, f"{where} {answer.code}", 0
         return "paid", where, amount
@@ -297,7 +298,7 @@ class Traffic:
             "value_date": date.today().isoformat(),
         }
         answer = self.loans.api.create(order)
-        where = f"{order['loan_ref']} -> {holder.card_number} {holder.name}"
+        where = f"{order['loan_ref']} -> {card_masked(holder.card_number)} {holder.name}"
         if answer.status_code != 201:
             return "refused", f"{where} {_code_of(answer)}", 0
         return "credited", where, amount
