@@ -58,7 +58,7 @@ UNABLE_TO_GO_ONLINE = b"Z3"  # EMV: the terminal could not reach the issuer; the
 class Authorization(BaseModel):
     """The fields of the hub's answer to a tap that go to the card and the cashier's screen."""
 
-    approved: StrictBool = False
+    approved: StrictBool  # required: an answer without it is unreadable, so the hold is reversed
     payment_id: StrictInt | None = None
     response_code: Annotated[str, Field(pattern=r"^[0-9A-Z]{2}$")] | None = None
     arpc: Annotated[str, Field(pattern=r"^[0-9A-Fa-f]{16}$")] | None = None  # 8 bytes
@@ -225,7 +225,7 @@ class CardTapFlow:
         reversal: str | None,
     ) -> TapResult:
         """Second GENERATE AC; an approval the card does not confirm is reversed."""
-        answer = answer or Authorization()
+        answer = answer or Authorization(approved=False)
         code = answer.response_code or ""
         arpc = bytes.fromhex(answer.arpc) if answer.arpc else None
         try:
