@@ -62,6 +62,7 @@ def fen_from_text(text: str) -> int | None:
 
 
 CONSOLE = Caller(actor="console", unit_id=None)  # reads across every unit
+MAX_PAYMENT_DIGITS = 12  # shorter than any card number (13–19 digits)
 
 
 def _ops(act: Action) -> Caller:
@@ -97,8 +98,10 @@ def payments_home(
 ) -> Response:
     """Open a payment by number, or search every payment by card, status, channel, unit,
     bill number and the bank's local days; newest first, a page at a time."""
-    if payment.strip().isdigit():
-        return redirect(request, f"/console/payments/{int(payment)}")
+    number = payment.strip()
+    # A card number typed here must neither reach a URL (and its logs) nor be echoed.
+    if number.isdigit() and len(number) <= MAX_PAYMENT_DIGITS:
+        return redirect(request, f"/console/payments/{int(number)}")
     form = dict(
         card=card,
         status=status,
@@ -109,8 +112,10 @@ def payments_home(
         day_to=day_to,
     )
     query, errors = _search({**form, "before": str(before or "")})
-    if payment.strip():
-        errors["payment"] = "a payment number is digits only"
+    if number:
+        errors["payment"] = (
+            f"a payment number is 1–{MAX_PAYMENT_DIGITS} digits; search a card below"
+        )
     with db_of(request).session() as s:
         units = gateway.list_units(s)
         found = (
@@ -138,7 +143,7 @@ def payments_home(
             "units": [("", "Every unit")] + [(str(u.id), u.name) for u in units],
             "unit_names": {u.id: u.name for u in units},
             # A card number is echoed masked only, whatever was typed.
-            "q": {**form, "card": masked(card) if card else "", "payment": payment},
+            "q": {**form, "card": masked(card) if card else "", "payment": ""},
             "filtered": any(v.strip() for v in form.values()),
         },
         422 if errors else 200,

@@ -130,6 +130,15 @@ def test_a_full_card_number_typed_is_never_shown_back(as_role, payment):
     assert PAN not in answer.text and "623170******7510" in answer.text
 
 
+@pytest.mark.parametrize("typed", [PAN, "6231 7000 0000 7510", "6231-7000-0000-7510"])
+def test_a_card_number_typed_as_a_payment_number_is_refused_unseen(as_role, payment, typed):
+    client, _ = as_role("vera")
+    answer = client.get("/console/payments", params={"payment": typed}, follow_redirects=False)
+    assert answer.status_code == 422 and 'id="e-payment"' in answer.text
+    assert all(part not in answer.text for part in ("7000 0000", "70000000", "7000-0000"))
+    assert PAN[6:12] not in answer.text
+
+
 def test_older_payments_are_a_page_away(as_role, payment, db, clock):
     from hub.payments import service as payments
 
