@@ -91,11 +91,11 @@ class Checkout(Base):
     setl_fund: Mapped[int | None]
     setl_account: Mapped[int | None]
     setl_cash: Mapped[int | None]
-    settled_at: Mapped[datetime | None]  # the platform's setl_time
+    settled_at: Mapped[datetime | None] = mapped_column(index=True)  # platform's setl_time
     posted: Mapped[bool] = mapped_column(Boolean, default=False)  # the ledger legs exist
     revoke_setl_id: Mapped[str | None] = mapped_column(String(40))
-    revoked_at: Mapped[datetime | None]  # the platform's revoke setl_time
-    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None] = mapped_column(index=True)  # its revoke setl_time
+    created_at: Mapped[datetime] = mapped_column(index=True)  # the day's figures and filters
     updated_at: Mapped[datetime]
 
 
