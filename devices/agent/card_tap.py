@@ -34,7 +34,7 @@ from devices.agent.hub_client import (
     HubUnavailable,
     parse_answer,
 )
-from devices.agent.outbox import Outbox, OutboxFull
+from devices.agent.outbox import RETRY_LATER, Outbox, OutboxFull
 from devices.emv.pinblock import encipher_pinblock_iso4
 from devices.pcsc.channel import CardChannel
 from devices.pcsc.debit import complete
@@ -270,9 +270,18 @@ class CardTapFlow:
         return "captured" if sent == "sent" else sent
 
     def reverse(self, transaction_id: str) -> str:
-        """Release whatever the hub holds for this transaction ("sent"/"queued"/"outbox_full")."""
+        """Release whatever the hub holds for this transaction ("sent"/"queued"/"outbox_full",
+        or "refused:<code>" when the hub says no for good). It never raises: a tap must end in
+        a result for the cashier."""
         body = {"transaction_id": transaction_id}
-        return self._send_or_queue(REVERSALS_PATH, body, f"reversal:{transaction_id}")
+        message_id = f"reversal:{transaction_id}"
+        try:
+            return self._send_or_queue(REVERSALS_PATH, body, message_id)
+        except HubRefused as exc:
+            if exc.status in RETRY_LATER:  # e.g. clock skew: the outbox tries again later
+                return self._queue(REVERSALS_PATH, body, message_id)
+            log.warning("reversal_refused message=%s code=%s", message_id, exc.code)
+            return f"refused:{exc.code}"
 
     def void(self, payment_id: int) -> dict[str, Any]:
         return self.client.post(void_path(payment_id), {})
@@ -290,6 +299,9 @@ class CardTapFlow:
                 return "sent"
             except HubUnavailable:
                 pass
+        return self._queue(path, body, message_id)
+
+    def _queue(self, path: str, body: dict[str, Any], message_id: str) -> str:
         try:
             self.outbox.put(path, body, message_id)
         except OutboxFull:
