@@ -23,6 +23,7 @@ from devices.agent.outbox import Outbox, connect
 from hub.app import create_app
 from hub.config import Settings
 from hub.db import utcnow
+from hub.demo.day.outside import serving
 from hub.issuer import service as issuer
 from integrations.medical_insurance.policy import demo_config
 from tests.conftest import OPS_TOKEN
@@ -34,7 +35,7 @@ from tests.devices.emulators.sscard.virtual_card import (
 )
 from tests.hub.checkout.test_worked_example import BILL_LINES
 from tests.hub.checkout.window import INSTITUTION, ZHANG_WEI_EVOUCHER, Simulators, Window
-from tests.integrations.conftest import Switchboard, running
+from tests.integrations.conftest import Switchboard
 
 sqlite_only = pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 # Zhang Wei's demo card (hub/demo/seed.py) as its chip carries it.
@@ -50,7 +51,7 @@ ZHANG_WEI_CHIP = make_profile(
 @pytest.fixture(scope="module")
 def board() -> Iterator[tuple[Switchboard, str]]:
     made = Switchboard()
-    with running(made) as url:
+    with serving(made) as url:
         yield made, url
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 import struct
 import uuid
@@ -34,8 +33,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
@@ -59,27 +57,18 @@ from hub.issuer.protection import luhn_valid
 from hub.issuer.terminal_endpoints import PinKeyIn
 from hub.payments.code_schemas import BillIn, CodePaymentIn, ScanIn
 from hub.payments.schemas import CaptureIn, CardIn, CardTapIn, RefundIn, ReversalIn
-from integrations.medical_insurance.policy import demo_config
-from tests.conftest import OPS_TOKEN
+from tests.hub.checkout.conftest import wired_settings
 from tests.hub.checkout.window import Simulators, Window
 from tests.hub.payments.card_taps.world import World
-from tests.integrations.conftest import Switchboard, running
+from tests.reliability.conftest import fuzz_settings
 
 TERMINAL_PREFIX = "/api/terminal/"
 UNSIGNED = {ENROL_PATH}  # the one-time code is its credential; schemathesis covers it
 CODE = re.compile(r"^[a-z][a-z0-9_]*$")
 PAN = re.compile(r"[0-9]{13,19}")
-IN_CI = bool(os.environ.get("CI"))
-
-
-def fuzz_settings(max_examples: int) -> Any:
-    return hypothesis_settings(
-        max_examples=max_examples,
-        deadline=None,
-        derandomize=IN_CI,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
+# Every request here is signed by an enabled combo terminal: a 401, or one of these refusals of
+# the door (hub/gateway/auth.py) and the scanner check, means signing broke and nothing got past.
+DOOR_REFUSALS = {"terminal_disabled", "unit_disabled", "terminal_cannot_scan"}
 
 
 # --- the operations, from the OpenAPI document ------------------------------------------------
@@ -182,13 +171,16 @@ class Door:
         return self.client.request(method, path, content=content, headers=headers)
 
     def check(self, response: httpx.Response, sent: bytes) -> None:
-        """No 5xx; a refusal is the hub's JSON error with a stable code; no full PAN."""
+        """Past the door and no 5xx; a refusal is the hub's JSON error with a stable code; no
+        full PAN."""
         where = f"{response.request.method} {response.request.url.path}"
         assert response.status_code < 500, (where, response.status_code, response.text[:300])
         if response.status_code >= 400:
             error = response.json()["error"]
             assert CODE.fullmatch(error["code"]), (where, error)
             assert isinstance(error["message"], str)
+            assert response.status_code != 401, (where, error)
+            assert error["code"] not in DOOR_REFUSALS, (where, error)
         elif response.headers.get("content-type", "").startswith("application/json"):
             response.json()
         for pan in self.pans | _pans_in(sent):
@@ -233,40 +225,11 @@ def _terminal_ready(door: Door) -> None:
     }
 
 
-@pytest.fixture(scope="module")
-def _switchboard() -> Iterator[tuple[Switchboard, str]]:
-    board = Switchboard()
-    with running(board) as url:
-        yield board, url
-
-
-@pytest.fixture
-def simulators(_switchboard: tuple[Switchboard, str]) -> Iterator[Simulators]:
-    board, url = _switchboard
-    mounted: list[str] = []
-
-    def mount(app: FastAPI) -> str:
-        mounted.append(board.mount(app))
-        return f"{url}/{mounted[-1]}"
-
-    made = Simulators(mount, demo_config())
-    yield made
-    made.control.close()
-    for prefix in mounted:
-        del board.apps[prefix]
-
-
 @pytest.fixture
 def settings(db: Database, simulators: Simulators) -> Settings:
-    """The `client` fixture's settings: the hub wired to the running simulators."""
-    return Settings(
-        database_url=db.url,
-        ops_api_token=OPS_TOKEN,
-        log_level="WARNING",
-        insurance_base_url=simulators.insurance_url,
-        insurance_timeout_seconds=0.3,
-        his_base_url=simulators.his_url,
-    )
+    """The `client` fixture's settings: the checkout's (the hub wired to the running simulators),
+    quieter, for the hundreds of requests here."""
+    return wired_settings(db, simulators, log_level="WARNING")
 
 
 @pytest.fixture

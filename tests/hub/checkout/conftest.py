@@ -3,7 +3,7 @@ hub wired to them, and a hospital window (a unit, its combo terminal, the demo c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,38 +14,22 @@ from hub.db import Database
 from integrations.medical_insurance.policy import demo_config
 from tests.conftest import OPS_TOKEN
 from tests.hub.checkout.window import Simulators, Window
-from tests.integrations.conftest import Switchboard, running
+from tests.integrations.conftest import _switchboard, serve  # noqa: F401 (its fixtures, here too)
 
 # Variants of a rule proven on both databases run on SQLite only, to keep the suite fast.
 sqlite_only = pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 INSURANCE_TIMEOUT = 0.3  # seconds the hub waits for the platform in these tests
 
 
-@pytest.fixture(scope="session")
-def _switchboard() -> Iterator[tuple[Switchboard, str]]:
-    board = Switchboard()
-    with running(board) as url:
-        yield board, url
-
-
 @pytest.fixture
-def simulators(_switchboard: tuple[Switchboard, str]) -> Iterator[Simulators]:
-    board, url = _switchboard
-    mounted: list[str] = []
-
-    def mount(app: FastAPI) -> str:
-        mounted.append(board.mount(app))
-        return f"{url}/{mounted[-1]}"
-
-    made = Simulators(mount, demo_config())
+def simulators(serve: Callable[[FastAPI], str]) -> Iterator[Simulators]:  # noqa: F811
+    made = Simulators(serve, demo_config())
     yield made
     made.control.close()
-    for prefix in mounted:
-        del board.apps[prefix]
 
 
-@pytest.fixture
-def settings(db: Database, simulators: Simulators) -> Settings:
+def wired_settings(db: Database, simulators: Simulators, **overrides: Any) -> Settings:
+    """The hub wired to this test's simulators."""
     return Settings(
         database_url=db.url,
         ops_api_token=OPS_TOKEN,
@@ -54,7 +38,13 @@ def settings(db: Database, simulators: Simulators) -> Settings:
         insurance_timeout_seconds=INSURANCE_TIMEOUT,
         his_base_url=simulators.his_url,
         checkout_call_lease_seconds=30.0,
+        **overrides,
     )
+
+
+@pytest.fixture
+def settings(db: Database, simulators: Simulators) -> Settings:
+    return wired_settings(db, simulators)
 
 
 @pytest.fixture
