@@ -104,7 +104,7 @@ def _step(c: Checkout, action: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def _follow(scene: Scene, c: Checkout, view: dict[str, Any]) -> Outcome:
     """Move the window (and the model) on from what the checkout now shows."""
-    state, where = view["state"], f"{c.unit.code} {c.bill_no} {c.card.number}"
+    state, where = view["state"], f"{c.unit.code} {c.bill_no} {c.card.masked}"
     if view["in_flight"]:
         return Outcome("in_flight", f"{where} {state}")
     if c.stage == "identifying":
@@ -213,10 +213,10 @@ def disbursement(scene: Scene) -> Outcome:
         f"loan {external_id} of {amount}: {answer.status_code} {error_code(answer)}",
     )
     if not credited:
-        return Outcome("rejected", f"{card.number} {amount} {error_code(answer)}")
+        return Outcome("rejected", f"{card.masked} {amount} {error_code(answer)}")
     scene.books.transfer(FUNDING, card.key, amount)
     scene.loans.append(Loan(external_id, card, amount))
-    return Outcome("credited", f"{card.number} {amount}")
+    return Outcome("credited", f"{card.masked} {amount}")
 
 
 def undo(scene: Scene) -> Outcome:
@@ -227,7 +227,7 @@ def undo(scene: Scene) -> Outcome:
     loan = scene.rng.choice(open_loans)
     covered = scene.books.available(loan.card.key) >= loan.amount
     answer = scene.district.loans.undo(loan.external_id)
-    where = f"{loan.card.number} {loan.amount}"
+    where = f"{loan.card.masked} {loan.amount}"
     if answer.status_code != 200:
         code = error_code(answer)
         scene.expect(not covered and code == "undo_not_covered", f"undo {where}: {code}")

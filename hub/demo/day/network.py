@@ -19,10 +19,11 @@ from datetime import datetime
 import httpx
 from sqlalchemy import event
 
-from hub.app import create_app, outbox_worker
+from hub.app import create_app
 from hub.config import Settings
 from hub.db import Database
 from hub.demo.day.faults import DUPLICATE, KILLED, LOST, KillSwitch, StepFaults
+from hub.outbox.worker import OutboxWorker
 
 with warnings.catch_warnings():  # the in-process hub is on purpose; the notice is noise here
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -52,7 +53,8 @@ class Hub:
         self.app = create_app(self.settings, database=self.db, clock=self.clock, run_workers=False)
         self.client = TestClient(self.app, base_url=BASE_URL)
         self.client.__enter__()
-        self.outbox = outbox_worker(self.settings, self.db, self.clock)
+        # The app's own worker, sharing its checkout flow: the wiring a deployed hub runs.
+        self.outbox: OutboxWorker = self.app.state.outbox
         self.outbox.rng = random.Random(self.rng.getrandbits(64))  # retry jitter, replayable
         self.starts += 1
 
@@ -78,9 +80,7 @@ class Hub:
         self._start()
 
     def stop(self) -> None:
-        self.client.__exit__(None, None, None)
-        self.outbox.close()
-        self.app.state.checkout.close()
+        self.client.__exit__(None, None, None)  # the app's shutdown closes its outbox's clients
         self.db.dispose()
 
 

@@ -38,7 +38,7 @@ def _verdict(scene: Scene, card: Card, amount: int, paid: bool, refusal: str) ->
     said = "paid" if paid else f"refused ({refusal})"
     scene.expect(
         paid == predicted,
-        f"{card.number} paying {amount} fen: the hub {said}, the model has {available} fen"
+        f"{card.masked} paying {amount} fen: the hub {said}, the model has {available} fen"
         " available",
     )
     scene.expect(paid or refusal == "insufficient_funds", f"refused for {refusal}")
@@ -55,7 +55,7 @@ def card_tap(scene: Scene) -> Outcome:
     transaction_id = f"T{scene.next_number():05d}"
     answer, cryptogram = _tap(scene, unit, card, amount, transaction_id)
     approved = bool(answer["approved"])
-    where = f"{unit.code} {card.number} {amount}"
+    where = f"{unit.code} {card.masked} {amount}"
     _verdict(scene, card, amount, approved, str(answer.get("decline_code")))
     if not approved:
         return Outcome("declined", where)
@@ -137,7 +137,7 @@ def payment_code(scene: Scene) -> Outcome:
         "transaction_id": transaction_id,
         "amount_fen": amount,
     }
-    where = f"{unit.code} {card.number} {amount}"
+    where = f"{unit.code} {card.masked} {amount}"
     try:
         payment = unit.scanner.post(SCANS_PATH, body)["payment"]
     except HubRefused as refusal:
@@ -156,7 +156,7 @@ def bill_code(scene: Scene) -> Outcome:
     # The same bill again (a retry after a lost answer) returns the open bill.
     bill = unit.scanner.post(BILLS_PATH, {"bill_number": number, "amount_fen": amount})
     paid = card.app.post("/api/cardholder/bills/pay", {"payload": bill["payload"]})
-    where = f"{unit.code} {card.number} {amount}"
+    where = f"{unit.code} {card.masked} {amount}"
     _verdict(scene, card, amount, paid.status_code == 200, error_code(paid))
     if paid.status_code != 200:
         unit.scanner.post(f"{BILLS_PATH}/{number}/cancel", {})
@@ -190,4 +190,4 @@ def refund(scene: Scene) -> Outcome:
     p.refunded += amount
     scene.books.transfer(p.unit.key, p.card.key, amount)
     scene.expect(answer["payment"]["refunded"] == p.refunded, f"refunded {answer['payment']}")
-    return Outcome("refunded", f"{p.unit.code} {p.card.number} {amount} of {p.captured}")
+    return Outcome("refunded", f"{p.unit.code} {p.card.masked} {amount} of {p.captured}")

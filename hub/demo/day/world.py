@@ -23,6 +23,7 @@ from devices.emulators.sscard.profile import profile_from_dict
 from devices.protocol.messages import ENROL_PATH
 from devices.protocol.signing import public_key_text
 from hub.config import Settings
+from hub.console.rendering import card_masked
 from hub.demo import seed as demo
 from hub.demo.day.clients import App, LoanSystem, Terminal
 from hub.demo.day.clock import SimClock
@@ -60,6 +61,11 @@ class Card:
     @property
     def key(self) -> Key:
         return ("card", self.number)
+
+    @property
+    def masked(self) -> str:
+        """The card number as the console shows it (K10***001): the day's log is printed."""
+        return card_masked(self.number)
 
 
 @dataclass
