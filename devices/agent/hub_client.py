@@ -105,8 +105,13 @@ class HubClient:
 
 def path_segment(value: str) -> str:
     """One path segment from free text (a bill number, a sale's id), percent-encoded so that
-    `/`, `?`, `%`, spaces and a bare `.` or `..` (which clients and proxies would resolve) reach
-    the hub as one segment."""
+    `?`, `#`, `%`, spaces and a bare `.` or `..` (which clients and proxies would resolve) reach
+    the hub as one segment.
+
+    Raises ValueError for an empty value (no segment at all) and for one with `/`: the hub's
+    server decodes `%2F` to `/` before routing, so no encoding keeps it one segment."""
+    if not value or "/" in value:
+        raise ValueError("a path segment is not empty and carries no '/'")
     encoded = quote(value, safe="")
     return encoded.replace(".", "%2E") if encoded in (".", "..") else encoded
 

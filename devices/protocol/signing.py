@@ -63,10 +63,15 @@ class SignedHeaders:
 
 def signed_target(raw_path: bytes, query: bytes = b"") -> str:
     """The `path?query` that is signed: the request target's bytes as sent (an HTTP client's
-    raw path, or a server's raw path and query string). UTF-8 round-trips; other bytes are
-    replaced, so a request carrying them cannot verify."""
+    raw path, or a server's raw path and query string).
+
+    A request target is ASCII (anything else travels percent-encoded). Other bytes are refused
+    (`signature_malformed`): decoded leniently, two different targets could share a signature."""
     target = raw_path + (b"?" + query if query else b"")
-    return target.decode("utf-8", "replace")
+    try:
+        return target.decode("ascii")
+    except UnicodeDecodeError:
+        raise SignatureError("signature_malformed", "the request target is not ASCII") from None
 
 
 def body_digest(body: bytes) -> str:

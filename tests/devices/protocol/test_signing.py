@@ -23,6 +23,7 @@ from devices.protocol.signing import (
     parse_signed_headers,
     public_key_text,
     sign_request,
+    signed_target,
     verify_request,
     verify_signature,
 )
@@ -94,6 +95,22 @@ def test_another_key_does_not_verify():
     with pytest.raises(SignatureError) as refused:
         verify_request(other, _headers(), "POST", "/api/terminal/heartbeat", BODY, now=NOW)
     assert refused.value.code == "signature_invalid"
+
+
+def test_the_signed_target_is_the_ascii_target_with_its_percent_encoding_kept():
+    assert signed_target(b"/api/terminal/bills/MZ%20000%3F1", b"a=%2F") == (
+        "/api/terminal/bills/MZ%20000%3F1?a=%2F"
+    )
+
+
+@pytest.mark.parametrize("raw", [b"/bills/\xff", b"/bills/\xfe", b"/bills/\xc3\xa4"])
+def test_a_target_that_is_not_ascii_is_refused_as_malformed(raw):
+    """Decoded with replacement, the bytes FF and FE both read as U+FFFD: one signature would
+    have served two different targets."""
+    for path, query in ((raw, b""), (b"/bills", raw[1:])):
+        with pytest.raises(SignatureError) as refused:
+            signed_target(path, query)
+        assert refused.value.code == "signature_malformed"
 
 
 def test_header_names_are_case_insensitive():

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
 
 from devices.protocol.messages import HEARTBEAT_PATH
 from devices.protocol.signing import HEADER_NONCE, HEADER_SIGNATURE, sign_request
@@ -213,6 +214,23 @@ def test_a_nonce_is_per_terminal(client, gateway, unit, terminal, clock):
     nonce = "a" * 32
     assert _send(client, _signed(terminal, clock, nonce=nonce)).status_code == 200
     assert _send(client, _signed(other, clock, nonce=nonce)).status_code == 200
+
+
+@sqlite_only
+@pytest.mark.parametrize("raw", [b"\xff", b"\xc3\xa4"])
+def test_a_target_that_is_not_ascii_is_refused_as_malformed(
+    client, gateway, db, terminal, clock, raw
+):
+    """A server may pass on target bytes no client percent-encoded. Signed over the text a
+    lenient decoding made of them (U+FFFD, or the UTF-8 letter), such a request verified."""
+
+    async def server(scope, receive, send):  # the hub behind a server that kept those bytes
+        await client.app({**scope, "raw_path": scope["raw_path"] + raw}, receive, send)
+
+    as_text = HEARTBEAT_PATH + raw.decode("utf-8", "replace")
+    headers = _signed(terminal, clock, path=as_text)
+    response = _send(TestClient(server), headers)
+    _refused(response, 401, "signature_malformed", gateway, db, terminal.id)
 
 
 @sqlite_only
