@@ -10,6 +10,7 @@ field; the figures split the card's share from the hub's round trip.
 computes them, each card's ATC rising in order) and capture every approval.
 
 Run: .venv/bin/python bench/card_taps.py [--taps 40] [--seconds 15] [--clients 8] [--workers 2]
+(--taps 0 skips (a) and leaves the vpcd reader alone; --no-pgbench skips the pgbench figure.)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from pydantic import SecretStr
 
-from bench.common import enrol_terminal, fresh_database, percentile, pgbench_tps
+from bench.common import enrol_terminal, free_port, fresh_database, percentile, pgbench_tps
 from devices.agent.card_tap import CardTapFlow
 from devices.agent.hub_client import HubClient
 from devices.agent.outbox import Outbox, connect
@@ -160,7 +161,7 @@ class CardChip:
 # --- the hub ---------------------------------------------------------------------------------
 
 
-def start_hub(url: str, workers: int, port: int = 8765) -> subprocess.Popen[bytes]:
+def start_hub(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
     env = os.environ | {"HUB_DATABASE_URL": url, "HUB_LOG_LEVEL": "WARNING"}
     command = [sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
@@ -313,22 +314,26 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--per-client", type=int, default=3000, help="taps made per client")
+    parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench figure")
     args = parser.parse_args()
     url = fresh_database("sshub_bench_card_taps")
     cards = args.clients * CARDS_PER_CLIENT + 1
     print(f"setting up {args.clients + 1} terminals and {cards} cards ...", flush=True)
     terminals, _ = setup(url, args.clients)
-    hub = start_hub(url, args.workers)
+    port = free_port()
+    hub = start_hub(url, args.workers, port)
     try:
-        hub_url = "http://127.0.0.1:8765"
-        tap_latency(hub_url, terminals[0], 0, args.taps)
+        hub_url = f"http://127.0.0.1:{port}"
+        if args.taps:  # --taps 0 leaves vpcd's reader alone
+            tap_latency(hub_url, terminals[0], 0, args.taps)
         rate = throughput(hub_url, terminals, args.clients, args.seconds, args.per_client)
     finally:
         hub.terminate()
         hub.wait(timeout=30)
-    tpcb = pgbench_tps()
-    print(f"\npgbench TPC-B-like, 8 clients, same server: {tpcb:,.0f} TPS")
-    print(f"payments/s / pgbench TPS = {rate / tpcb:.2f}  ({os.cpu_count()} cores here)")
+    if not args.no_pgbench:
+        tpcb = pgbench_tps()
+        print(f"\npgbench TPC-B-like, 8 clients, same server: {tpcb:,.0f} TPS")
+        print(f"payments/s / pgbench TPS = {rate / tpcb:.2f}  ({os.cpu_count()} cores here)")
     with Database(url).session() as s:
         problems = ledger.check_invariants(s)
     print("ledger invariants after the run:", "hold" if not problems else problems[:3])
