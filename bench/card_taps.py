@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -40,7 +41,7 @@ from pydantic import SecretStr
 
 from bench.common import enrol_terminal, free_port, fresh_database, percentile, pgbench_tps
 from devices.agent.card_tap import CardTapFlow
-from devices.agent.hub_client import HubClient
+from devices.agent.hub_client import HubClient, HubRefused
 from devices.agent.outbox import Outbox, connect
 from devices.emulators.sscard.card import SocialSecurityCard
 from devices.emulators.sscard.profile import CardProfile
@@ -255,7 +256,7 @@ def _detection(profile: CardProfile, rounds: int = 5) -> list[float]:
 
 def client(
     args: tuple[str, BenchTerminal, int, int, int, float, float],
-) -> tuple[int, int, list[float], float, float]:
+) -> tuple[int, int, list[float], float, float, list[str]]:
     hub_url, terminal, worker, first_card, count, start_at, seconds = args
     chips = [CardChip(n) for n in range(first_card, first_card + CARDS_PER_CLIENT)]
     # Pre-generated, each card's ATC rising in the order they are sent.
@@ -269,17 +270,21 @@ def client(
     began = time.time()
     deadline = time.perf_counter() + seconds
     latencies: list[float] = []
+    refused: list[str] = []  # "status code": a refusal is counted, the client goes on
     approved = 0
     for body in bodies:
         if time.perf_counter() >= deadline:
             break
         started = time.perf_counter()
-        answer = hub.post(CARD_PAYMENTS_PATH, body)
-        if answer["approved"]:
-            hub.post(capture_path(answer["payment_id"]), {})
-            approved += 1
+        try:
+            answer = hub.post(CARD_PAYMENTS_PATH, body)
+            if answer["approved"]:
+                hub.post(capture_path(answer["payment_id"]), {})
+                approved += 1
+        except HubRefused as exc:
+            refused.append(f"{exc.status} {exc.code}")
         latencies.append((time.perf_counter() - started) * 1000)
-    return len(latencies), approved, latencies, began, time.time()
+    return len(latencies), approved, latencies, began, time.time(), refused
 
 
 def throughput(
@@ -300,6 +305,9 @@ def throughput(
     print(f"\n(b) authorise + capture, signed API, PostgreSQL, {clients} client processes")
     requests = 2 * approved / window
     print(f"    payments/s {rate:,.0f}  (requests/s {requests:,.0f}, approved {approved}/{done})")
+    refusals = Counter(code for r in results for code in r[5])
+    if refusals:
+        print(f"    refused: {dict(refusals)}")
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     print(f"    per payment (authorise + capture): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     if any(len(r[2]) == per_client for r in results):

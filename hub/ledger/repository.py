@@ -164,32 +164,10 @@ def stored(session: Session, ids: Collection[str], pending_ids: Collection[str])
     return found
 
 
-# PostgreSQL gets one statement per batch with array parameters (unnest): a fixed text that the
-# server and SQLAlchemy cache, instead of a round trip per row. SQLite runs in-process, where a
-# plain executemany is already cheap.
-PG_INSERT_TRANSFERS = text(
-    """
-    INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, pending_id,
-                                  code, reference, flags, timeout, currency, created_at)
-    SELECT t.*, :created_at FROM unnest(
-        CAST(:id AS text[]), CAST(:debit_account_id AS bigint[]),
-        CAST(:credit_account_id AS bigint[]), CAST(:amount AS bigint[]),
-        CAST(:pending_id AS text[]), CAST(:code AS text[]), CAST(:reference AS text[]),
-        CAST(:flags AS int[]), CAST(:timeout AS int[]), CAST(:currency AS text[])
-    ) AS t
-    """
-)
-PG_WRITE_COUNTERS = text(
-    """
-    UPDATE ledger_accounts AS a
-    SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpe, credits_pending = v.cpe
-    FROM unnest(CAST(:ids AS bigint[]), CAST(:dp AS bigint[]), CAST(:cp AS bigint[]),
-                CAST(:dpe AS bigint[]), CAST(:cpe AS bigint[])) AS v(id, dp, cp, dpe, cpe)
-    WHERE a.id = v.id
-    """
-)
-# A whole batch's writes in one statement: data-modifying CTEs run as one command, and the
-# foreign keys (a hold to its transfer) are checked at its end, when every row is there.
+# A whole batch's writes in one statement, with array parameters (unnest): a fixed text that the
+# server and SQLAlchemy cache. Data-modifying CTEs run as one command, and the foreign keys (a
+# hold to its transfer) are checked at its end, when every row is there. SQLite runs
+# in-process, where a plain statement per table is already cheap.
 PG_WRITE_BATCH = text(
     """
     WITH new_transfers AS (
@@ -250,12 +228,12 @@ def write_batch(
     accounts' counters (id, debits_posted, credits_posted, debits_pending, credits_pending) and
     refused ids with their result. One statement on PostgreSQL."""
     if not _postgres(session):
-        insert_transfers(session, new_transfers)
-        insert_holds(session, new_holds)
-        resolve_holds(session, resolved)
-        write_counters(session, counters)
+        _insert(session, transfers, new_transfers)
+        _insert(session, holds, new_holds)
+        _resolve_holds(session, resolved)
+        _write_counters(session, counters)
         failed_rows = [{"id": i, "result": r, "created_at": now} for i, r in refused.items()]
-        insert_failed(session, failed_rows)
+        _insert(session, failed, failed_rows)
         return
     if not (new_transfers or new_holds or resolved or counters or refused):
         return
@@ -282,28 +260,12 @@ def write_batch(
     session.execute(PG_WRITE_BATCH, params)
 
 
-def insert_transfers(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert in order (rows of one batch share created_at)."""
-    if not rows:
-        return
-    if not _postgres(session):
-        session.execute(insert(transfers), rows)
-        return
-    params: dict[str, Any] = {name: [row[name] for row in rows] for name in TRANSFER_COLUMNS}
-    session.execute(PG_INSERT_TRANSFERS, params | {"created_at": rows[0]["created_at"]})
+def _insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    if rows:  # in order: rows of one batch share created_at, seq follows the list
+        session.execute(insert(table), rows)
 
 
-def insert_holds(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(holds), rows)
-
-
-def insert_failed(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(failed), rows)
-
-
-def resolve_holds(session: Session, rows: list[dict[str, Any]]) -> None:
+def _resolve_holds(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         stmt = (
             update(holds)
@@ -313,13 +275,8 @@ def resolve_holds(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(stmt, rows)
 
 
-def write_counters(session: Session, rows: list[tuple[int, int, int, int, int]]) -> None:
-    """Set (id, debits_posted, credits_posted, debits_pending, credits_pending) per account."""
+def _write_counters(session: Session, rows: list[tuple[int, int, int, int, int]]) -> None:
     if not rows:
-        return
-    if _postgres(session):
-        ids, dp, cp, dpe, cpe = (list(col) for col in zip(*rows, strict=True))
-        session.execute(PG_WRITE_COUNTERS, {"ids": ids, "dp": dp, "cp": cp, "dpe": dpe, "cpe": cpe})
         return
     stmt = (
         update(accounts)
