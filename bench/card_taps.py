@@ -39,7 +39,15 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from pydantic import SecretStr
 
-from bench.common import enrol_terminal, free_port, fresh_database, percentile, pgbench_tps
+from bench.common import (
+    cpu_seconds,
+    database_cpu_seconds,
+    enrol_terminal,
+    free_port,
+    fresh_database,
+    percentile,
+    pgbench_tps,
+)
 from devices.agent.card_tap import CardTapFlow
 from devices.agent.hub_client import HubClient, HubRefused
 from devices.agent.outbox import Outbox, connect
@@ -66,6 +74,7 @@ AIP = bytes.fromhex("7C00")
 IAD = bytes([0x07, 0x01, 0x01, 0x03, 0xA0, 0x00, 0x00, 0x00])
 CARDS_PER_CLIENT = 25
 AMOUNT = 1_234  # below the default PIN threshold
+DATABASE = "sshub_bench_card_taps"
 
 
 @dataclass(frozen=True)
@@ -288,7 +297,12 @@ def client(
 
 
 def throughput(
-    hub_url: str, terminals: list[BenchTerminal], clients: int, seconds: float, per_client: int
+    hub_url: str,
+    hub_pid: int,
+    terminals: list[BenchTerminal],
+    clients: int,
+    seconds: float,
+    per_client: int,
 ) -> float:
     start_at = time.time() + 10  # after every client made its requests
     jobs = [
@@ -296,7 +310,12 @@ def throughput(
         for w in range(clients)
     ]
     with mp.get_context("spawn").Pool(clients) as pool:
-        results = pool.map(client, jobs)
+        pending = pool.map_async(client, jobs)
+        time.sleep(max(0.0, start_at - time.time()))
+        hub_cpu, db_cpu = cpu_seconds(hub_pid), database_cpu_seconds(DATABASE)
+        results = pending.get()
+        hub_cpu = cpu_seconds(hub_pid) - hub_cpu
+        db_cpu = sum(t - db_cpu.get(pid, 0.0) for pid, t in database_cpu_seconds(DATABASE).items())
     done = sum(r[0] for r in results)
     approved = sum(r[1] for r in results)
     latencies = [lat for r in results for lat in r[2]]
@@ -310,6 +329,10 @@ def throughput(
         print(f"    refused: {dict(refusals)}")
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     print(f"    per payment (authorise + capture): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(
+        f"    CPU per payment: hub {hub_cpu / done * 1000:.1f} ms, "
+        f"PostgreSQL {db_cpu / done * 1000:.1f} ms (the clients sign and send the rest)"
+    )
     if any(len(r[2]) == per_client for r in results):
         print("    (a client sent every pre-generated tap: raise --per-client)")
     return rate
@@ -324,7 +347,7 @@ def main() -> None:
     parser.add_argument("--per-client", type=int, default=3000, help="taps made per client")
     parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench figure")
     args = parser.parse_args()
-    url = fresh_database("sshub_bench_card_taps")
+    url = fresh_database(DATABASE)
     cards = args.clients * CARDS_PER_CLIENT + 1
     print(f"setting up {args.clients + 1} terminals and {cards} cards ...", flush=True)
     terminals, _ = setup(url, args.clients)
@@ -334,7 +357,7 @@ def main() -> None:
         hub_url = f"http://127.0.0.1:{port}"
         if args.taps:  # --taps 0 leaves vpcd's reader alone
             tap_latency(hub_url, terminals[0], 0, args.taps)
-        rate = throughput(hub_url, terminals, args.clients, args.seconds, args.per_client)
+        rate = throughput(hub_url, hub.pid, terminals, args.clients, args.seconds, args.per_client)
     finally:
         hub.terminate()
         hub.wait(timeout=30)

@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -94,6 +95,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children still running (uvicorn's workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(kid) for kid in kids)
+
+
+def database_cpu_seconds(name: str) -> dict[int, float]:
+    """CPU time of each server process now connected to database `name`, by pid."""
+    with psycopg.connect(f"postgresql://{SERVER}/postgres", autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database_name(name),)
+        ).fetchall()
+    spent = {}
+    for (pid,) in rows:
+        try:
+            spent[pid] = cpu_seconds(pid)
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+    return spent
 
 
 def percentile(values: list[float], p: float) -> float:
