@@ -118,8 +118,10 @@ def _check_pooled_connections(engine: Engine) -> None:
     def _stale(context: ExceptionContext) -> BaseException | None:
         conn = context.connection
         first = conn is not None and conn.info.get(_STATEMENTS) == 1
-        # statement None is a COMMIT: whether it landed is unknown, so it is never re-run.
-        if not (context.is_disconnect and first and context.statement is not None):
+        # Only a database error: SQLAlchemy also counts an interrupt (KeyboardInterrupt, a
+        # dying process) as a disconnect. statement None is a COMMIT, whose fate is unknown.
+        database_error = context.sqlalchemy_exception is not None
+        if not (context.is_disconnect and first and database_error and context.statement):
             return None
         return StaleConnection(
             context.statement,
