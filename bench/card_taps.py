@@ -10,6 +10,7 @@ field; the figures split the card's share from the hub's round trip.
 computes them, each card's ATC rising in order) and capture every approval.
 
 Run: .venv/bin/python bench/card_taps.py [--taps 40] [--seconds 15] [--clients 8] [--workers 2]
+(--taps 0 skips (a) and leaves the vpcd reader alone; --no-pgbench skips the pgbench figure.)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -37,9 +39,17 @@ from cryptography.hazmat.primitives.serialization import (
 )
 from pydantic import SecretStr
 
-from bench.common import enrol_terminal, fresh_database, percentile, pgbench_tps
+from bench.common import (
+    cpu_seconds,
+    database_cpu_seconds,
+    enrol_terminal,
+    free_port,
+    fresh_database,
+    percentile,
+    pgbench_tps,
+)
 from devices.agent.card_tap import CardTapFlow
-from devices.agent.hub_client import HubClient
+from devices.agent.hub_client import HubClient, HubRefused
 from devices.agent.outbox import Outbox, connect
 from devices.emulators.sscard.card import SocialSecurityCard
 from devices.emulators.sscard.profile import CardProfile
@@ -64,6 +74,7 @@ AIP = bytes.fromhex("7C00")
 IAD = bytes([0x07, 0x01, 0x01, 0x03, 0xA0, 0x00, 0x00, 0x00])
 CARDS_PER_CLIENT = 25
 AMOUNT = 1_234  # below the default PIN threshold
+DATABASE = "sshub_bench_card_taps"
 
 
 @dataclass(frozen=True)
@@ -160,7 +171,7 @@ class CardChip:
 # --- the hub ---------------------------------------------------------------------------------
 
 
-def start_hub(url: str, workers: int, port: int = 8765) -> subprocess.Popen[bytes]:
+def start_hub(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
     env = os.environ | {"HUB_DATABASE_URL": url, "HUB_LOG_LEVEL": "WARNING"}
     command = [sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
@@ -254,7 +265,7 @@ def _detection(profile: CardProfile, rounds: int = 5) -> list[float]:
 
 def client(
     args: tuple[str, BenchTerminal, int, int, int, float, float],
-) -> tuple[int, int, list[float], float, float]:
+) -> tuple[int, int, list[float], float, float, list[str]]:
     hub_url, terminal, worker, first_card, count, start_at, seconds = args
     chips = [CardChip(n) for n in range(first_card, first_card + CARDS_PER_CLIENT)]
     # Pre-generated, each card's ATC rising in the order they are sent.
@@ -268,21 +279,30 @@ def client(
     began = time.time()
     deadline = time.perf_counter() + seconds
     latencies: list[float] = []
+    refused: list[str] = []  # "status code": a refusal is counted, the client goes on
     approved = 0
     for body in bodies:
         if time.perf_counter() >= deadline:
             break
         started = time.perf_counter()
-        answer = hub.post(CARD_PAYMENTS_PATH, body)
-        if answer["approved"]:
-            hub.post(capture_path(answer["payment_id"]), {})
-            approved += 1
+        try:
+            answer = hub.post(CARD_PAYMENTS_PATH, body)
+            if answer["approved"]:
+                hub.post(capture_path(answer["payment_id"]), {})
+                approved += 1
+        except HubRefused as exc:
+            refused.append(f"{exc.status} {exc.code}")
         latencies.append((time.perf_counter() - started) * 1000)
-    return len(latencies), approved, latencies, began, time.time()
+    return len(latencies), approved, latencies, began, time.time(), refused
 
 
 def throughput(
-    hub_url: str, terminals: list[BenchTerminal], clients: int, seconds: float, per_client: int
+    hub_url: str,
+    hub_pid: int,
+    terminals: list[BenchTerminal],
+    clients: int,
+    seconds: float,
+    per_client: int,
 ) -> float:
     start_at = time.time() + 10  # after every client made its requests
     jobs = [
@@ -290,7 +310,12 @@ def throughput(
         for w in range(clients)
     ]
     with mp.get_context("spawn").Pool(clients) as pool:
-        results = pool.map(client, jobs)
+        pending = pool.map_async(client, jobs)
+        time.sleep(max(0.0, start_at - time.time()))
+        hub_cpu, db_cpu = cpu_seconds(hub_pid), database_cpu_seconds(DATABASE)
+        results = pending.get()
+        hub_cpu = cpu_seconds(hub_pid) - hub_cpu
+        db_cpu = sum(t - db_cpu.get(pid, 0.0) for pid, t in database_cpu_seconds(DATABASE).items())
     done = sum(r[0] for r in results)
     approved = sum(r[1] for r in results)
     latencies = [lat for r in results for lat in r[2]]
@@ -299,8 +324,15 @@ def throughput(
     print(f"\n(b) authorise + capture, signed API, PostgreSQL, {clients} client processes")
     requests = 2 * approved / window
     print(f"    payments/s {rate:,.0f}  (requests/s {requests:,.0f}, approved {approved}/{done})")
+    refusals = Counter(code for r in results for code in r[5])
+    if refusals:
+        print(f"    refused: {dict(refusals)}")
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     print(f"    per payment (authorise + capture): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    print(
+        f"    CPU per payment: hub {hub_cpu / done * 1000:.1f} ms, "
+        f"PostgreSQL {db_cpu / done * 1000:.1f} ms (the clients sign and send the rest)"
+    )
     if any(len(r[2]) == per_client for r in results):
         print("    (a client sent every pre-generated tap: raise --per-client)")
     return rate
@@ -313,22 +345,26 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--per-client", type=int, default=3000, help="taps made per client")
+    parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench figure")
     args = parser.parse_args()
-    url = fresh_database("sshub_bench_card_taps")
+    url = fresh_database(DATABASE)
     cards = args.clients * CARDS_PER_CLIENT + 1
     print(f"setting up {args.clients + 1} terminals and {cards} cards ...", flush=True)
     terminals, _ = setup(url, args.clients)
-    hub = start_hub(url, args.workers)
+    port = free_port()
+    hub = start_hub(url, args.workers, port)
     try:
-        hub_url = "http://127.0.0.1:8765"
-        tap_latency(hub_url, terminals[0], 0, args.taps)
-        rate = throughput(hub_url, terminals, args.clients, args.seconds, args.per_client)
+        hub_url = f"http://127.0.0.1:{port}"
+        if args.taps:  # --taps 0 leaves vpcd's reader alone
+            tap_latency(hub_url, terminals[0], 0, args.taps)
+        rate = throughput(hub_url, hub.pid, terminals, args.clients, args.seconds, args.per_client)
     finally:
         hub.terminate()
         hub.wait(timeout=30)
-    tpcb = pgbench_tps()
-    print(f"\npgbench TPC-B-like, 8 clients, same server: {tpcb:,.0f} TPS")
-    print(f"payments/s / pgbench TPS = {rate / tpcb:.2f}  ({os.cpu_count()} cores here)")
+    if not args.no_pgbench:
+        tpcb = pgbench_tps()
+        print(f"\npgbench TPC-B-like, 8 clients, same server: {tpcb:,.0f} TPS")
+        print(f"payments/s / pgbench TPS = {rate / tpcb:.2f}  ({os.cpu_count()} cores here)")
     with Database(url).session() as s:
         problems = ledger.check_invariants(s)
     print("ledger invariants after the run:", "hold" if not problems else problems[:3])

@@ -7,18 +7,27 @@ import re
 import socket
 import subprocess
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 SERVER = os.environ.get("HUB_BENCH_PG_SERVER", "sshub:sshub@127.0.0.1:5432")
+# Replaces the leading "sshub_" of every bench database, so two checkouts benchmarking side by
+# side do not drop each other's databases (e.g. HUB_BENCH_DB_PREFIX=sshub_perf_).
+DB_PREFIX = os.environ.get("HUB_BENCH_DB_PREFIX", "sshub_")
+
+
+def database_name(name: str) -> str:
+    return DB_PREFIX + name.removeprefix("sshub_")
 
 
 def fresh_database(name: str) -> str:
     """Drop and create `name`; return its SQLAlchemy URL, schema made by the migrations."""
     from hub.migrations import upgrade
 
+    name = database_name(name)
     with psycopg.connect(f"postgresql://{SERVER}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -34,17 +43,18 @@ def pgbench_tps(clients: int = 8, seconds: int = 10, scale: int = 10) -> float:
     host, port = host_port.split(":")
     env = os.environ | {"PGPASSWORD": password}
     base = ["-h", host, "-p", port, "-U", user]
+    name = database_name("sshub_pgbench")
     with psycopg.connect(f"postgresql://{SERVER}/postgres", autocommit=True) as conn:
-        conn.execute('DROP DATABASE IF EXISTS "sshub_pgbench" WITH (FORCE)')
-        conn.execute('CREATE DATABASE "sshub_pgbench"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
     subprocess.run(
-        ["pgbench", *base, "-i", "-q", "-s", str(scale), "sshub_pgbench"],
+        ["pgbench", *base, "-i", "-q", "-s", str(scale), name],
         check=True,
         env=env,
         capture_output=True,
     )
     out = subprocess.run(
-        ["pgbench", *base, "-c", str(clients), "-j", "2", "-T", str(seconds), "sshub_pgbench"],
+        ["pgbench", *base, "-c", str(clients), "-j", "2", "-T", str(seconds), name],
         check=True,
         env=env,
         capture_output=True,
@@ -85,6 +95,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and its children still running (uvicorn's workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(kid) for kid in kids)
+
+
+def database_cpu_seconds(name: str) -> dict[int, float]:
+    """CPU time of each server process now connected to database `name`, by pid."""
+    with psycopg.connect(f"postgresql://{SERVER}/postgres", autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database_name(name),)
+        ).fetchall()
+    spent = {}
+    for (pid,) in rows:
+        try:
+            spent[pid] = cpu_seconds(pid)
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+    return spent
 
 
 def percentile(values: list[float], p: float) -> float:

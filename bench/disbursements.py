@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import free_port, fresh_database
+from bench.common import cpu_seconds, free_port, fresh_database
 from hub.config import Settings
 from hub.db import Database
 from hub.disbursements import clients, export, service
@@ -121,15 +121,6 @@ def start_hub(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
             time.sleep(0.1)
     hub.kill()
     raise RuntimeError("the hub did not start")
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its children still running (uvicorn's workers)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(cpu_seconds(kid) for kid in kids)
 
 
 def run(rate: float, seconds: float, workers: int) -> None:

@@ -18,7 +18,8 @@ import structlog
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.engine.interfaces import ExceptionContext
+from sqlalchemy.exc import DBAPIError, IntegrityError, InvalidatePoolError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -80,7 +81,61 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2)
+    _check_pooled_connections(engine)
+    return engine
+
+
+# A pooled connection is pinged (a round trip) before reuse only when it sat idle this long: a
+# busy pool reuses its connections within milliseconds, while a server restart or an idle
+# timeout shows on one that waited. (HikariCP skips its check within 500 ms the same way.)
+IDLE_PING_SECONDS = 1.0
+_IDLE_SINCE = "hub_idle_since"
+_STATEMENTS = "hub_statements"  # statements run since the connection was checked out
+
+
+class StaleConnection(OperationalError):
+    """The connection broke at the first statement of a transaction: the server ran nothing
+    of it (no COMMIT was sent), so `Database.transaction` runs the work again."""
+
+
+def _check_pooled_connections(engine: Engine) -> None:
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _idle(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        record.info[_STATEMENTS] = 0
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except dialect.loaded_dbapi.Error as exc:
+            raise InvalidatePoolError("ping failed") from exc  # the pool reconnects
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(conn: Any, *_: Any) -> None:
+        conn.info[_STATEMENTS] = conn.info.get(_STATEMENTS, 0) + 1
+
+    @event.listens_for(engine, "handle_error")
+    def _stale(context: ExceptionContext) -> BaseException | None:
+        conn = context.connection
+        first = conn is not None and conn.info.get(_STATEMENTS) == 1
+        # Only a database error: SQLAlchemy also counts an interrupt (KeyboardInterrupt, a
+        # dying process) as a disconnect. statement None is a COMMIT, whose fate is unknown.
+        database_error = context.sqlalchemy_exception is not None
+        if not (context.is_disconnect and first and database_error and context.statement):
+            return None
+        return StaleConnection(
+            context.statement,
+            context.parameters,
+            context.original_exception,
+            connection_invalidated=True,
+        )
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -107,6 +162,8 @@ class RetryableConflict(HubError):
 
 
 def _is_transient(exc: DBAPIError) -> bool:
+    if isinstance(exc, StaleConnection):
+        return True
     sqlstate = getattr(exc.orig, "sqlstate", None)
     if sqlstate in {"40001", "40P01"}:  # serialization failure, deadlock
         return True
@@ -131,8 +188,9 @@ class Database:
     def transaction(self, work: Callable[[Session], T], *, attempts: int = 8) -> T:
         """Run `work` in one transaction; commit, or roll back and re-raise.
 
-        Serialization failures, deadlocks and idempotency-key races run `work` again, so
-        `work` must not have side effects outside the session.
+        Serialization failures, deadlocks, idempotency-key races and a connection found broken
+        at the first statement run `work` again, so `work` must not have side effects outside
+        the session. A connection lost later in the transaction is not retried.
         """
         for attempt in range(1, attempts + 1):
             with self.sessions() as session:
@@ -143,7 +201,7 @@ class Database:
                 except DBAPIError as exc:
                     session.rollback()
                     if not _is_transient(exc) or attempt == attempts:
-                        if _is_transient(exc):
+                        if _is_transient(exc) and not isinstance(exc, StaleConnection):
                             raise RetryableConflict(message="too much contention, retry") from exc
                         raise
                     log.info("transaction_retry", attempt=attempt, error=type(exc.orig).__name__)

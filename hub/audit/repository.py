@@ -23,8 +23,9 @@ def last_hash(session: Session) -> str | None:
     return session.scalars(stmt).first()
 
 
-def add(session: Session, entry: AuditEntry) -> None:
-    session.add(entry)
+def add_all(session: Session, entries: Sequence[AuditEntry]) -> None:
+    """One INSERT for all of them (insertmanyvalues), seq in the given order."""
+    session.add_all(entries)
     session.flush()
 
 

@@ -3,6 +3,11 @@
 Each entry's hash covers its content and the previous entry's hash, so an edited, deleted or
 re-ordered row breaks the chain at that row. Appends serialise on one lock (PostgreSQL) or on
 the database write lock (SQLite).
+
+`record` only queues the entry on the session; the queue is appended just before COMMIT (a
+`before_commit` hook), so the chain lock is held for the append and the COMMIT, not for the
+rest of the transaction. A rollback drops the queue (a rolled-back savepoint, its own entries).
+Reading the trail through this module in the same session appends the queue first.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.orm import Session
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
 
 from hub.audit import repository as repo
 from hub.audit.models import AuditEntry
 
 GENESIS = "0" * 64
+_QUEUE = "audit_queue"  # session.info key: [(transaction, entry)] waiting for COMMIT
 
 
 def _digest(
@@ -49,21 +56,57 @@ def record(
     now: datetime,
     details: dict[str, object] | None = None,
 ) -> AuditEntry:
-    """Append one entry. Details must never hold a PAN, a PIN, a key or a password."""
+    """Queue one entry, appended at COMMIT. Details must never hold a PAN, a PIN, a key or a
+    password. The entry's seq and hashes are set when it is appended."""
     details = json.loads(json.dumps(details or {}, default=str))  # what the JSON column keeps
+    entry = AuditEntry(at=now, actor=actor, action=action, subject=subject, details=details)
+    # Tagged with the innermost transaction, begun now if need be, so that its rollback (or a
+    # close without commit) drops exactly the entries it recorded.
+    transaction = session.get_nested_transaction() or session.get_transaction() or session.begin()
+    session.info.setdefault(_QUEUE, []).append((transaction, entry))
+    return entry
+
+
+def _append_queued(session: Session) -> None:
+    """Lock the chain, read its last hash, insert the queued entries in order."""
+    queue = session.info.pop(_QUEUE, None)
+    if not queue:
+        return
+    session.flush()  # the transaction's own writes go first: the lock waits for none of them
     repo.lock_chain(session)
     prev = repo.last_hash(session) or GENESIS
-    entry = AuditEntry(
-        at=now,
-        actor=actor,
-        action=action,
-        subject=subject,
-        details=details,
-        prev_hash=prev,
-        hash=_digest(prev, now, actor, action, subject, details),
-    )
-    repo.add(session, entry)
-    return entry
+    entries = [entry for _, entry in queue]
+    for e in entries:
+        e.prev_hash = prev
+        e.hash = prev = _digest(prev, e.at, e.actor, e.action, e.subject, e.details)
+    repo.add_all(session, entries)
+
+
+def _inside(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session: Session) -> None:
+    # Also at a savepoint's release: its entries then belong to the enclosing transaction.
+    _append_queued(session)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _after_rollback(session: Session, previous: SessionTransaction) -> None:
+    queue = session.info.get(_QUEUE)
+    if queue:
+        queue[:] = [(t, e) for t, e in queue if not _inside(t, previous)]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # committed (queue appended), rolled back or closed
+        session.info.pop(_QUEUE, None)
 
 
 @dataclass(frozen=True)
@@ -78,6 +121,7 @@ class ChainReport:
 
 
 def verify(session: Session) -> ChainReport:
+    _append_queued(session)
     prev = GENESIS
     count = 0
     for entry in repo.in_order(session):
@@ -94,4 +138,5 @@ def verify(session: Session) -> ChainReport:
 def recent(
     session: Session, limit: int = 100, before_seq: int | None = None, action: str | None = None
 ) -> Sequence[AuditEntry]:
+    _append_queued(session)
     return repo.recent(session, limit, before_seq, action)

@@ -133,8 +133,14 @@ def master_key(
     session: Session, secrets: IssuerSecrets, version: int, purpose: str = AC_KEYS
 ) -> bytes | None:
     """The clear key of one version, for this process's computation only; None if unknown."""
-    row = repo.issuer_key(session, purpose, version)
-    return None if row is None else unwrap(secrets, row.key_wrapped, _label(purpose, version))
+    return open_key(secrets, repo.issuer_key(session, purpose, version))
+
+
+def open_key(secrets: IssuerSecrets, row: IssuerKey | None) -> bytes | None:
+    """The clear key of a stored row (None for none), for this process's computation only."""
+    return (
+        None if row is None else unwrap(secrets, row.key_wrapped, _label(row.purpose, row.version))
+    )
 
 
 def active_version(session: Session, purpose: str = AC_KEYS) -> int:

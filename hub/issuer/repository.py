@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
 from hub.issuer.models import Card, CardSecurity, IssuerKey, TerminalPinKey
@@ -26,6 +26,20 @@ def by_number(session: Session, card_number: str) -> Card | None:
 
 def by_pan_hash(session: Session, pan_hash: str) -> Card | None:
     return session.scalars(select(Card).where(Card.pan_hash == pan_hash)).one_or_none()
+
+
+def by_pan_hash_with_key(
+    session: Session, pan_hash: str, purpose: str, version: int
+) -> tuple[Card | None, IssuerKey | None]:
+    """The card and, in the same query, the issuer key of the version its chip names."""
+    key_of_version = and_(IssuerKey.purpose == purpose, IssuerKey.version == version)
+    stmt = (
+        select(Card, IssuerKey)
+        .outerjoin(IssuerKey, key_of_version)
+        .where(Card.pan_hash == pan_hash)
+    )
+    row = session.execute(stmt).one_or_none()
+    return (None, None) if row is None else (row[0], row[1])
 
 
 def by_card_id_code(session: Session, code: str) -> Card | None:

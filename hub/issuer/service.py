@@ -168,11 +168,12 @@ def authenticate_card_tap(
 
     Declines are results, not errors: the ATC advance and a counted PIN try must be kept.
     """
-    card = repo.by_pan_hash(session, pan_hash(tap.pan, secrets.card_data))
+    hashed = pan_hash(tap.pan, secrets.card_data)
+    card, key = repo.by_pan_hash_with_key(session, hashed, keys.AC_KEYS, tap.icc.key_version)
     atc = tap.icc.atc
     if card is None or tap.card_number not in (None, card.card_number):
         return CardAuthentication(None, "card_unknown", atc)
-    master = keys.master_key(session, secrets, tap.icc.key_version)
+    master = keys.open_key(secrets, key)
     session_key = master and session_key_if_valid(master, tap.pan, card.psn, tap.icc)
     if not session_key:
         return CardAuthentication(card, "cryptogram_invalid", atc)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import (
@@ -14,8 +16,10 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    null,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.orm import Session
@@ -68,15 +72,41 @@ def _among(
     return column.in_(list(values))
 
 
-def lock_accounts(session: Session, ids: Collection[int]) -> Sequence[Row[Any]]:
+# The accounts a batch names and those of the pending transfers it resolves, locked in one
+# statement. `id = ANY(ARRAY(...))` keeps the index scan; ORDER BY puts the row locks in id order.
+PG_LOCK_ACCOUNTS = text(
+    """
+    SELECT * FROM ledger_accounts
+    WHERE id = ANY(ARRAY(
+        SELECT unnest(CAST(:ids AS bigint[]))
+        UNION
+        SELECT unnest(ARRAY[t.debit_account_id, t.credit_account_id])
+        FROM ledger_transfers AS t WHERE t.id = ANY(CAST(:pending AS text[]))
+    ))
+    ORDER BY id
+    FOR NO KEY UPDATE
+    """
+)
+
+
+def lock_accounts(
+    session: Session, ids: Collection[int], pending_ids: Collection[str] = ()
+) -> Sequence[Row[Any]]:
     """Lock in id order, always: two batches touching the same accounts cannot deadlock.
 
+    Also locks the accounts of the pending transfers named (immutable rows, so reading them in
+    the locking statement is the same as reading them first).
     FOR NO KEY UPDATE (key_share): rows of other domains that reference an account take a KEY
     SHARE lock on it through their foreign key; a plain FOR UPDATE would wait on those and
     deadlock two payments at one unit.
     """
-    if not ids:
+    if not ids and not pending_ids:
         return []
+    if _postgres(session):
+        params = {"ids": sorted(ids), "pending": list(pending_ids)}
+        return session.execute(PG_LOCK_ACCOUNTS, params).all()
+    pendings = _transfer_rows(session, pending_ids)  # SQLite: in process, a query is cheap
+    ids = set(ids) | {a for p in pendings for a in (p.debit_account_id, p.credit_account_id)}
     stmt = (
         select(accounts)
         .where(_among(session, accounts.c.id, sorted(ids)))
@@ -86,45 +116,85 @@ def lock_accounts(session: Session, ids: Collection[int]) -> Sequence[Row[Any]]:
     return session.execute(stmt).all()
 
 
-def transfers_by_id(session: Session, ids: Collection[str]) -> dict[str, Row[Any]]:
+def _transfer_rows(session: Session, ids: Collection[str]) -> Sequence[Row[Any]]:
     if not ids:
-        return {}
-    rows = session.execute(select(transfers).where(_among(session, transfers.c.id, ids)))
-    return {row.id: row for row in rows}
+        return []
+    return session.execute(select(transfers).where(_among(session, transfers.c.id, ids))).all()
 
 
-def holds_by_id(session: Session, ids: Collection[str]) -> dict[str, Row[Any]]:
-    if not ids:
-        return {}
-    rows = session.execute(select(holds).where(_among(session, holds.c.transfer_id, ids)))
-    return {row.transfer_id: row for row in rows}
+@dataclass
+class Stored:
+    """What the database holds about a batch's transfer ids, read under the account locks."""
+
+    transfers: dict[str, Row[Any]] = field(default_factory=dict)
+    holds: dict[str, SimpleNamespace] = field(default_factory=dict)  # by pending transfer id
+    failed: dict[str, str] = field(default_factory=dict)  # refused ids and their result code
 
 
-def failed_results(session: Session, ids: Collection[str]) -> dict[str, str]:
-    if not ids:
-        return {}
-    stmt = select(failed.c.id, failed.c.result).where(_among(session, failed.c.id, ids))
-    rows = session.execute(stmt)
-    return {row.id: row.result for row in rows}
+def stored(session: Session, ids: Collection[str], pending_ids: Collection[str]) -> Stored:
+    """In one statement: the stored transfers among `ids | pending_ids` with their hold state,
+    and the ids of `ids` refused before (a stored transfer is never also a refused one)."""
+    found = Stored()
+    if not ids and not pending_ids:
+        return found
+    columns = [transfers.c[name] for name in TRANSFER_COLUMNS]
+    known = (
+        select(
+            *columns,
+            holds.c.state.label("hold_state"),
+            holds.c.expires_at.label("hold_expires_at"),
+            null().label("failed_result"),
+        )
+        .select_from(transfers.outerjoin(holds, holds.c.transfer_id == transfers.c.id))
+        .where(_among(session, transfers.c.id, set(ids) | set(pending_ids)))
+    )
+    stmt: Any = known
+    if ids:
+        padding = (null() for _ in range(len(columns) + 1))
+        refused = select(failed.c.id, *padding, failed.c.result)
+        stmt = union_all(known, refused.where(_among(session, failed.c.id, ids)))
+    for row in session.execute(stmt):
+        if row.failed_result is not None:
+            found.failed[row.id] = row.failed_result
+            continue
+        found.transfers[row.id] = row
+        if row.hold_state is not None:
+            found.holds[row.id] = SimpleNamespace(
+                transfer_id=row.id, state=row.hold_state, expires_at=row.hold_expires_at
+            )
+    return found
 
 
-# PostgreSQL gets one statement per batch with array parameters (unnest): a fixed text that the
-# server and SQLAlchemy cache, instead of a round trip per row. SQLite runs in-process, where a
-# plain executemany is already cheap.
-PG_INSERT_TRANSFERS = text(
+# A whole batch's writes in one statement, with array parameters (unnest): a fixed text that the
+# server and SQLAlchemy cache. Data-modifying CTEs run as one command, and the foreign keys (a
+# hold to its transfer) are checked at its end, when every row is there. SQLite runs
+# in-process, where a plain statement per table is already cheap.
+PG_WRITE_BATCH = text(
     """
-    INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount, pending_id,
-                                  code, reference, flags, timeout, currency, created_at)
-    SELECT t.*, :created_at FROM unnest(
-        CAST(:id AS text[]), CAST(:debit_account_id AS bigint[]),
-        CAST(:credit_account_id AS bigint[]), CAST(:amount AS bigint[]),
-        CAST(:pending_id AS text[]), CAST(:code AS text[]), CAST(:reference AS text[]),
-        CAST(:flags AS int[]), CAST(:timeout AS int[]), CAST(:currency AS text[])
-    ) AS t
-    """
-)
-PG_WRITE_COUNTERS = text(
-    """
+    WITH new_transfers AS (
+        INSERT INTO ledger_transfers (id, debit_account_id, credit_account_id, amount,
+                                      pending_id, code, reference, flags, timeout, currency,
+                                      created_at)
+        SELECT t.*, CAST(:now AS timestamptz) FROM unnest(
+            CAST(:id AS text[]), CAST(:debit_account_id AS bigint[]),
+            CAST(:credit_account_id AS bigint[]), CAST(:amount AS bigint[]),
+            CAST(:pending_id AS text[]), CAST(:code AS text[]), CAST(:reference AS text[]),
+            CAST(:flags AS int[]), CAST(:timeout AS int[]), CAST(:currency AS text[])
+        ) AS t
+    ), new_holds AS (
+        INSERT INTO ledger_holds (transfer_id, state, expires_at, resolved_at)
+        SELECT * FROM unnest(CAST(:h_id AS text[]), CAST(:h_state AS text[]),
+                             CAST(:h_expires AS timestamptz[]), CAST(:h_resolved AS timestamptz[]))
+    ), resolved AS (
+        UPDATE ledger_holds AS h SET state = r.state, resolved_at = r.at
+        FROM unnest(CAST(:r_id AS text[]), CAST(:r_state AS text[]),
+                    CAST(:r_at AS timestamptz[])) AS r(id, state, at)
+        WHERE h.transfer_id = r.id
+    ), refused AS (
+        INSERT INTO ledger_failed_transfers (id, result, created_at)
+        SELECT f.*, CAST(:now AS timestamptz)
+        FROM unnest(CAST(:f_id AS text[]), CAST(:f_result AS text[])) AS f
+    )
     UPDATE ledger_accounts AS a
     SET debits_posted = v.dp, credits_posted = v.cp, debits_pending = v.dpe, credits_pending = v.cpe
     FROM unnest(CAST(:ids AS bigint[]), CAST(:dp AS bigint[]), CAST(:cp AS bigint[]),
@@ -146,28 +216,57 @@ TRANSFER_COLUMNS = (
 )
 
 
-def insert_transfers(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert in order (rows of one batch share created_at)."""
-    if not rows:
-        return
+def write_batch(
+    session: Session,
+    now: datetime,
+    new_transfers: list[dict[str, Any]],
+    new_holds: list[dict[str, Any]],
+    resolved: list[dict[str, Any]],
+    counters: list[tuple[int, int, int, int, int]],
+    refused: dict[str, str],
+) -> None:
+    """Everything a batch writes: new transfers (in order) and holds, resolved holds, the
+    accounts' counters (id, debits_posted, credits_posted, debits_pending, credits_pending) and
+    refused ids with their result. One statement on PostgreSQL."""
     if not _postgres(session):
-        session.execute(insert(transfers), rows)
+        _insert(session, transfers, new_transfers)
+        _insert(session, holds, new_holds)
+        _resolve_holds(session, resolved)
+        _write_counters(session, counters)
+        failed_rows = [{"id": i, "result": r, "created_at": now} for i, r in refused.items()]
+        _insert(session, failed, failed_rows)
         return
-    params: dict[str, Any] = {name: [row[name] for row in rows] for name in TRANSFER_COLUMNS}
-    session.execute(PG_INSERT_TRANSFERS, params | {"created_at": rows[0]["created_at"]})
+    if not (new_transfers or new_holds or resolved or counters or refused):
+        return
+    ids, dp, cp, dpe, cpe = [list(c) for c in zip(*counters, strict=True)] or [[]] * 5
+    params: dict[str, Any] = {
+        name: [row[name] for row in new_transfers] for name in TRANSFER_COLUMNS
+    } | {
+        "now": now,
+        "h_id": [h["transfer_id"] for h in new_holds],
+        "h_state": [h["state"] for h in new_holds],
+        "h_expires": [h["expires_at"] for h in new_holds],
+        "h_resolved": [h["resolved_at"] for h in new_holds],
+        "r_id": [r["b_id"] for r in resolved],
+        "r_state": [r["b_state"] for r in resolved],
+        "r_at": [r["b_at"] for r in resolved],
+        "f_id": list(refused),
+        "f_result": list(refused.values()),
+        "ids": ids,
+        "dp": dp,
+        "cp": cp,
+        "dpe": dpe,
+        "cpe": cpe,
+    }
+    session.execute(PG_WRITE_BATCH, params)
 
 
-def insert_holds(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(holds), rows)
+def _insert(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    if rows:  # in order: rows of one batch share created_at, seq follows the list
+        session.execute(insert(table), rows)
 
 
-def insert_failed(session: Session, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        session.execute(insert(failed), rows)
-
-
-def resolve_holds(session: Session, rows: list[dict[str, Any]]) -> None:
+def _resolve_holds(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         stmt = (
             update(holds)
@@ -177,13 +276,8 @@ def resolve_holds(session: Session, rows: list[dict[str, Any]]) -> None:
         session.execute(stmt, rows)
 
 
-def write_counters(session: Session, rows: list[tuple[int, int, int, int, int]]) -> None:
-    """Set (id, debits_posted, credits_posted, debits_pending, credits_pending) per account."""
+def _write_counters(session: Session, rows: list[tuple[int, int, int, int, int]]) -> None:
     if not rows:
-        return
-    if _postgres(session):
-        ids, dp, cp, dpe, cpe = (list(col) for col in zip(*rows, strict=True))
-        session.execute(PG_WRITE_COUNTERS, {"ids": ids, "dp": dp, "cp": cp, "dpe": dpe, "cpe": cpe})
         return
     stmt = (
         update(accounts)

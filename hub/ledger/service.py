@@ -94,14 +94,20 @@ def create_transfers(
     ]
 
 
-def transfer(session: Session, spec: TransferIn, now: datetime) -> Transfer:
-    """One transfer for another domain's flow: the stored transfer, or a LedgerError.
+def apply_transfer(session: Session, spec: TransferIn, now: datetime) -> None:
+    """One transfer for another domain's flow, or a LedgerError; `transfer` without reading
+    the stored row back.
 
     On refusal nothing is written here; the caller's boundary rolls its own work back.
     """
     (result,) = create_transfers(session, [spec], now)
     if not result.ok:
         raise LedgerError(result.result)
+
+
+def transfer(session: Session, spec: TransferIn, now: datetime) -> Transfer:
+    """One transfer for another domain's flow: the stored transfer, or a LedgerError."""
+    apply_transfer(session, spec, now)
     stored = repo.get_transfer(session, spec.id)
     assert stored is not None
     return stored
@@ -136,8 +142,9 @@ def expire_holds(session: Session, now: datetime, limit: int = 500) -> int:
     run = _Batch(now=now)
     run.load_accounts(session, account_ids)
     ids = [r.transfer_id for r in due]
-    run.known.update(repo.transfers_by_id(session, ids))
-    run.holds.update(repo.holds_by_id(session, ids))  # re-read under the account locks
+    found = repo.stored(session, ids, ())  # the holds re-read under the account locks
+    run.known.update(found.transfers)
+    run.holds.update(found.holds)
     expired = sum(run.expire(transfer_id) for transfer_id in ids)
     run.write(session)
     return expired
@@ -175,23 +182,37 @@ class _Batch:
     def load(cls, session: Session, batch: Sequence[TransferIn], now: datetime) -> _Batch:
         run = cls(now=now)
         ids = {t.id for t in batch}
-        pending_ids = {t.pending_id for t in batch if t.pending_id} - ids
-        # Pending transfers are immutable: read them first to learn which accounts to lock.
-        pendings = repo.transfers_by_id(session, pending_ids)
+        # Every pending id, also one among `ids`: a stored transfer re-sent in the batch can be
+        # the pending transfer another of its transfers resolves, and its accounts need locks.
+        pending_ids = {t.pending_id for t in batch if t.pending_id}
         account_ids = {a for t in batch for a in (t.debit_account_id, t.credit_account_id) if a}
-        account_ids |= {
-            a for p in pendings.values() for a in (p.debit_account_id, p.credit_account_id)
-        }
-        run.load_accounts(session, account_ids)
+        # The pending transfers' accounts are locked too (the lock statement looks them up).
+        run.load_accounts(session, account_ids, pending_ids)
         # Under the locks: a racing batch on the same accounts has committed or not started.
-        run.known.update(pendings)
-        run.known.update(repo.transfers_by_id(session, ids))
-        run.holds.update(repo.holds_by_id(session, pending_ids | ids))
-        run.failed.update(repo.failed_results(session, ids))
+        found = repo.stored(session, ids, pending_ids)
+        while missed := run.unlocked(found, pending_ids):
+            # A pending transfer committed after the lock statement looked for it: lock its
+            # accounts too (out of id order only in this race: a deadlock is detected and the
+            # batch runs again) and read again under all the locks.
+            locked = len(run.accounts)
+            run.load_accounts(session, missed)
+            assert len(run.accounts) > locked  # accounts are never deleted
+            found = repo.stored(session, ids, pending_ids)
+        run.known.update(found.transfers)
+        run.holds.update(found.holds)
+        run.failed.update(found.failed)
         return run
 
-    def load_accounts(self, session: Session, ids: Iterable[int]) -> None:
-        for row in repo.lock_accounts(session, set(ids)):
+    def unlocked(self, found: repo.Stored, pending_ids: set[str]) -> set[int]:
+        """Accounts of stored pending transfers that this batch has not locked."""
+        named = (found.transfers[p] for p in pending_ids & found.transfers.keys())
+        accounts = {a for p in named for a in (p.debit_account_id, p.credit_account_id)}
+        return accounts - self.accounts.keys()
+
+    def load_accounts(
+        self, session: Session, ids: Iterable[int], pending_ids: Iterable[str] = ()
+    ) -> None:
+        for row in repo.lock_accounts(session, set(ids), set(pending_ids)):
             self.accounts[row.id] = _Counters(
                 row.currency,
                 row.status,
@@ -398,24 +419,20 @@ class _Batch:
         del self.new_transfers[count:]
 
     def write(self, session: Session) -> None:
-        repo.insert_transfers(session, self.new_transfers)
-        repo.insert_holds(session, list(self.new_holds.values()))
-        repo.resolve_holds(session, list(self.resolved.values()))
-        repo.write_counters(
+        counters = [
+            (account_id, *(getattr(self.accounts[account_id], n) for n in repo.COUNTERS))
+            for account_id in sorted(self.touched)
+        ]
+        repo.write_batch(
             session,
-            [
-                (account_id, *(getattr(self.accounts[account_id], n) for n in repo.COUNTERS))
-                for account_id in sorted(self.touched)
-            ],
+            self.now,
+            self.new_transfers,
+            list(self.new_holds.values()),
+            list(self.resolved.values()),
+            counters,
+            self.new_failed,
         )
         repo.forget_cached_accounts(session, self.touched)
-        repo.insert_failed(
-            session,
-            [
-                {"id": i, "result": code, "created_at": self.now}
-                for i, code in self.new_failed.items()
-            ],
-        )
 
 
 class _Row:

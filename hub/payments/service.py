@@ -174,10 +174,20 @@ def hold_card(session: Session, hold: HoldRequest, now: datetime) -> Payment:
     existing = _replay(session, hold.idempotency_key, fingerprint)
     if existing is not None:
         return existing
-    payment = _open(session, hold.idempotency_key, fingerprint, hold.channel, hold.caller, now)
-    payment.transaction_id, payment.pan_masked = hold.transaction_id, hold.pan_masked
-    payment.amount, payment.card_id = hold.amount, hold.card_id
-    _hold(session, payment, hold.card_account_id, hold.timeout_seconds, now)
+    payment = _open(
+        session,
+        hold.idempotency_key,
+        fingerprint,
+        hold.channel,
+        hold.caller,
+        now,
+        transaction_id=hold.transaction_id,
+        pan_masked=hold.pan_masked,
+        amount=hold.amount,
+        card_id=hold.card_id,
+        **_accounts(session, hold.card_account_id, hold.caller, now),
+    )
+    _hold(session, payment, hold.timeout_seconds, now)
     _audit_outcome(session, payment, hold.caller, now)
     return payment
 
@@ -211,6 +221,10 @@ def capture(
     if _hold_expired(payment, now):
         raise AuthorizationExpired(message="the authorisation has expired; authorise again")
     transfer_id = f"pay:{payment.id}:capture"
+    # Written before the ledger call, which locks the unit's settlement account until COMMIT:
+    # fewer round trips under that lock. A ledger refusal raises and the boundary rolls back.
+    _operation(session, payment, OperationKind.CAPTURE, "", wanted, transfer_id, caller, now)
+    payment.captured, payment.status, payment.updated_at = wanted, PaymentStatus.CAPTURED, now
     _ledger(
         session,
         TransferIn(
@@ -223,8 +237,6 @@ def capture(
         ),
         now,
     )
-    _operation(session, payment, OperationKind.CAPTURE, "", wanted, transfer_id, caller, now)
-    payment.captured, payment.status, payment.updated_at = wanted, PaymentStatus.CAPTURED, now
     _audit(session, payment, caller, "payment.captured", now, amount=wanted)
     return payment
 
@@ -327,6 +339,8 @@ def authorize_card_tap(
     if icc.currency != "0156":
         raise CurrencyNotSupported(message="only CNY (0156) card payments are accepted")
     pin_block = tap.pin_block.get_secret_value() if tap.pin_block else None
+    # A PIN block is checked whatever the amount: the unit's threshold matters only without one.
+    pin_required = not pin_block and tap.amount >= pin_threshold(session, caller.unit_id, rules)
     verdict = issuer.authenticate_card_tap(
         session,
         issuer.CardTap(
@@ -336,21 +350,32 @@ def authorize_card_tap(
             card_number=tap.card.card_number,
             pin_block=bytes.fromhex(pin_block) if pin_block else None,
             pin_key_version=tap.pin_key_version,
-            pin_required=tap.amount >= pin_threshold(session, caller.unit_id, rules),
+            pin_required=pin_required,
         ),
         secrets,
         now,
         atc_window=rules.atc_window,
     )
-    payment = _open(session, key, fingerprint, Channel.CARD_TAP, caller, now)
-    payment.transaction_id, payment.amount, payment.atc = tap.transaction_id, tap.amount, icc.atc
     card = verdict.card
-    if card is not None:
-        payment.card_id, payment.pan_masked = card.id, card.pan_masked
-    if verdict.decline is not None or card is None:
-        _decline(payment, verdict.decline or "card_unknown", now)
+    decline = verdict.decline or (None if card else "card_unknown")
+    payment = _open(
+        session,
+        key,
+        fingerprint,
+        Channel.CARD_TAP,
+        caller,
+        now,
+        transaction_id=tap.transaction_id,
+        amount=tap.amount,
+        atc=icc.atc,
+        card_id=card.id if card else None,
+        pan_masked=card.pan_masked if card else None,
+        **(_accounts(session, card.account_id, caller, now) if card and not decline else {}),
+    )
+    if decline:
+        _decline(payment, decline, now)
     else:
-        _hold(session, payment, card.account_id, rules.hold_seconds, now)
+        _hold(session, payment, rules.hold_seconds, now)
     code, arpc = verdict.respond(icc.arqc, payment.decline_code)
     payment.response_code, payment.arpc = code, arpc.hex().upper() if arpc else None
     _audit_outcome(session, payment, caller, now)
@@ -506,8 +531,11 @@ def _open(
     channel: Channel,
     caller: Caller,
     now: datetime,
+    **fields: object,
 ) -> Payment:
+    """Insert the payment with every field known so far (one INSERT, no UPDATE after it)."""
     assert caller.unit_id is not None and caller.institution_code is not None
+    defaults = {"amount": 0, "captured": 0, "refunded": 0, "status": PaymentStatus.DECLINED.value}
     payment = Payment(
         idempotency_key=key,
         request_hash=fingerprint,
@@ -515,30 +543,32 @@ def _open(
         unit_id=caller.unit_id,
         institution_code=caller.institution_code,
         terminal_id=caller.terminal_id,
-        amount=0,
-        captured=0,
-        refunded=0,
-        status=PaymentStatus.DECLINED.value,
         created_at=now,
         updated_at=now,
+        **(defaults | fields),
     )
     repo.add(session, payment)
     return payment
 
 
-def _hold(
-    session: Session, payment: Payment, card_account_id: int, timeout: int, now: datetime
-) -> None:
-    assert payment.institution_code is not None
-    payment.card_account_id = card_account_id
-    payment.settlement_account_id = unit_settlement_account(session, payment.institution_code, now)
+def _accounts(
+    session: Session, card_account_id: int, caller: Caller, now: datetime
+) -> dict[str, int]:
+    """The accounts a hold moves money between, known before the payment is inserted."""
+    assert caller.institution_code is not None
+    settlement = unit_settlement_account(session, caller.institution_code, now)
+    return {"card_account_id": card_account_id, "settlement_account_id": settlement}
+
+
+def _hold(session: Session, payment: Payment, timeout: int, now: datetime) -> None:
+    assert payment.card_account_id is not None and payment.settlement_account_id is not None
     transfer_id = f"pay:{payment.id}:hold"
     try:
-        ledger.transfer(
+        ledger.apply_transfer(
             session,
             TransferIn(
                 id=transfer_id,
-                debit_account_id=card_account_id,
+                debit_account_id=payment.card_account_id,
                 credit_account_id=payment.settlement_account_id,
                 amount=payment.amount,
                 code=CARD_PAYMENT,
@@ -594,9 +624,17 @@ def _reversal_mark(
     session: Session, key: str, channel: Channel, caller: Caller, now: datetime
 ) -> Payment:
     """A reversal that overtook its authorisation: remember it so the late one is refused."""
-    payment = _open(session, key, _REVERSAL_MARK, channel, caller, now)
-    payment.transaction_id = key.rpartition(":")[2] if key.startswith("tap:") else None
-    payment.status = PaymentStatus.REVERSED.value
+    transaction_id = key.rpartition(":")[2] if key.startswith("tap:") else None
+    payment = _open(
+        session,
+        key,
+        _REVERSAL_MARK,
+        channel,
+        caller,
+        now,
+        transaction_id=transaction_id,
+        status=PaymentStatus.REVERSED.value,
+    )
     _audit(session, payment, caller, "payment.reversed", now, before_authorization=True)
     return payment
 
@@ -620,7 +658,7 @@ def _owned(payment: Payment | None, caller: Caller) -> Payment:
 
 def _ledger(session: Session, spec: TransferIn, now: datetime) -> None:
     try:
-        ledger.transfer(session, spec, now)
+        ledger.apply_transfer(session, spec, now)
     except LedgerError as exc:
         if exc.code == "pending_transfer_expired":
             raise AuthorizationExpired(message="the authorisation has expired") from None

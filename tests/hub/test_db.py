@@ -6,6 +6,7 @@ import threading
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from hub.db import Database
 from hub.ledger import service
@@ -56,3 +57,76 @@ def test_serialization_failures_are_retried_until_both_commit(pg: Database, cloc
         ).scalar_one()
     assert final == 2  # no lost update: the loser ran again on fresh data
     assert len(attempts) >= 3  # and it did run again
+
+
+# A pooled PostgreSQL connection whose server session died: pinged when it sat idle, and a
+# transaction that meets it at its first statement runs again; later in a transaction, never.
+
+
+def _backend(s) -> int:
+    return s.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def _kill(pg: Database, pid: int) -> None:
+    """Terminate a server session and wait until it is gone (terminating only signals it)."""
+    with pg.engine.connect() as conn:
+        conn.execute(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})
+
+
+@pytest.fixture
+def one_connection(pg: Database):
+    db = Database(pg.url, pool_size=1)
+    with db.session() as s:
+        pid = _backend(s)  # the pool's one connection, idle in the pool from here
+    yield db, pid
+    db.dispose()
+
+
+@pytest.mark.postgres
+def test_an_idle_pooled_connection_that_died_is_replaced_before_use(
+    pg: Database, one_connection, monkeypatch
+):
+    db, pid = one_connection
+    _kill(pg, pid)
+    monkeypatch.setattr("hub.db.IDLE_PING_SECONDS", 0.0)  # it has been idle long enough
+    with db.session() as s:  # a read outside any retry still works
+        assert _backend(s) != pid
+
+
+@pytest.mark.postgres
+def test_a_transaction_meeting_a_dead_connection_at_its_first_statement_runs_again(
+    pg: Database, one_connection, monkeypatch, clock
+):
+    db, pid = one_connection
+    _kill(pg, pid)
+    monkeypatch.setattr("hub.db.IDLE_PING_SECONDS", 3600.0)  # not pinged: used just now
+    attempts = []
+
+    def work(s):
+        attempts.append(_backend(s))
+        return service.create_account(s, AccountIn(kind="fees", owner_ref="x"), clock()).id
+
+    db.transaction(work)
+    assert len(attempts) == 1 and attempts[0] != pid  # the failed first statement returned nothing
+    with db.session() as s:
+        assert s.execute(text("SELECT count(*) FROM ledger_accounts")).scalar_one() == 1
+
+
+@pytest.mark.postgres
+def test_a_connection_lost_after_the_first_statement_is_not_retried(
+    pg: Database, one_connection, clock
+):
+    db, _ = one_connection
+    attempts = []
+
+    def work(s):
+        attempts.append(1)
+        service.create_account(s, AccountIn(kind="fees", owner_ref="x"), clock())
+        _kill(pg, _backend(s))
+        s.execute(text("SELECT 1"))
+
+    with pytest.raises(OperationalError):
+        db.transaction(work)
+    assert attempts == [1]
+    with db.session() as s:
+        assert s.execute(text("SELECT count(*) FROM ledger_accounts")).scalar_one() == 0

@@ -86,7 +86,7 @@ def test_kill_between_any_two_statements_leaves_all_or_nothing(db, clock):
     with db.session() as s:
         assert service.check_invariants(s) == []
     statements = int(clean.stdout.split("statements")[1])
-    assert statements >= 5
+    assert statements >= 4  # lock, read, write (one statement on PostgreSQL), COMMIT
 
     killed = 0
     for kill_at in range(1, statements + 1):

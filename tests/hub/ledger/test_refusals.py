@@ -99,6 +99,18 @@ def test_duplicate_ids_inside_one_batch(books):
     ]
 
 
+def test_a_batch_that_resends_a_hold_and_voids_it_locks_the_holds_accounts(books):
+    assert books.post(books.t("h1", "card", "unit", 300, pending=True)) == ["ok"]
+    # The re-sent hold names other accounts: only the stored one's accounts say what to lock.
+    resent = books.t("h1", "card2", "bank", 5, pending=True, timeout=60)
+    assert books.post(books.t("v1", pending_id="h1", void_pending=True), resent) == [
+        "ok",
+        "exists_with_different_fields",
+    ]
+    assert books.table()["card"] == (0, 10_000, 0, 0)
+    assert books.check() == []
+
+
 def test_open_chain_is_refused_whole(books):
     assert books.post(books.t("a", "card", "unit", 1, linked=True)) == ["linked_event_chain_open"]
     assert books.table() == BEFORE
