@@ -27,17 +27,23 @@ MAX_AMOUNT = 2**63 - 1
 
 
 def create_account(session: Session, spec: AccountIn, now: datetime) -> Account:
-    if spec.debits_must_not_exceed_credits and spec.credits_must_not_exceed_debits:
-        raise LedgerError("flags_are_mutually_exclusive")
     if repo.find_account(session, spec.kind, spec.owner_ref) is not None:
         raise LedgerError("account_exists", f"a {spec.kind} account for this owner exists")
-    return repo.add_account(session, Account(**spec.model_dump(), created_at=now))
+    return _open(session, spec, now)
 
 
 def ensure_account(session: Session, spec: AccountIn, now: datetime) -> Account:
-    """The account of this kind and owner, opened on first use."""
+    """The account of this kind and owner, opened on first use. Two first uses racing: the
+    loser's insert meets the unique key, and the transaction boundary runs it again to find
+    the winner's account (never `account_exists`)."""
     existing = repo.find_account(session, spec.kind, spec.owner_ref)
-    return existing or create_account(session, spec, now)
+    return existing or _open(session, spec, now)
+
+
+def _open(session: Session, spec: AccountIn, now: datetime) -> Account:
+    if spec.debits_must_not_exceed_credits and spec.credits_must_not_exceed_debits:
+        raise LedgerError("flags_are_mutually_exclusive")
+    return repo.add_account(session, Account(**spec.model_dump(), created_at=now))
 
 
 def get_account(session: Session, account_id: int) -> Account:

@@ -111,3 +111,31 @@ def test_32_threads_keep_the_books_balanced(pg, clock):
     assert stored - {t.id for t in opening} <= succeeded
     # An id that succeeded once never also "succeeded" a second time: the rest saw exists/refusal.
     assert all(len(codes & {"ok"}) <= 1 for codes in seen.values())
+
+
+def _race_first_uses(pg, clock, spec: AccountIn, threads: int = 8) -> list[object]:
+    start = threading.Barrier(threads)
+    got: list[object] = []
+
+    def first_use() -> None:
+        start.wait()
+        try:
+            got.append(pg.transaction(lambda s: service.ensure_account(s, spec, clock()).id))
+        except Exception as exc:
+            got.append(exc)
+
+    racers = [threading.Thread(target=first_use) for _ in range(threads)]
+    for t in racers:
+        t.start()
+    for t in racers:
+        t.join()
+    return got
+
+
+@pytest.mark.postgres
+def test_first_uses_of_an_account_racing_all_get_the_one_account(pg, clock):
+    """A unit's first payments arrive together: each opens its settlement account on first use."""
+    for unit in range(20):
+        spec = AccountIn(kind="unit_settlement", owner_ref=f"H{unit:011d}")
+        got = _race_first_uses(pg, clock, spec)
+        assert len(set(got)) == 1 and isinstance(got[0], int), got
