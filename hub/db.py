@@ -11,8 +11,10 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock_time
 from typing import Annotated, Any, ClassVar, TypeVar
+from zoneinfo import ZoneInfo
 
 import structlog
 from fastapi import Depends, Path, Query, Request
@@ -74,6 +76,12 @@ class Base(DeclarativeBase):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The bank's local day `day` in `zone` as a UTC [start, end); 23 or 25 hours across DST."""
+    start = datetime.combine(day, clock_time(), zone).astimezone(UTC)
+    return start, datetime.combine(day + timedelta(days=1), clock_time(), zone).astimezone(UTC)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:

@@ -26,7 +26,7 @@ from hub.checkout import calls, messages
 from hub.checkout import repository as repo
 from hub.checkout.flow import CheckoutFlow
 from hub.checkout.models import Checkout, ReconciliationRun
-from hub.checkout.service import day_bounds
+from hub.db import day_bounds
 from hub.gateway import service as gateway
 from integrations.medical_insurance.client import (
     Institution,

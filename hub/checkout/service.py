@@ -22,7 +22,7 @@ Other domains call:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -42,6 +42,7 @@ from hub.checkout.models import IN_FLIGHT, Checkout, CheckoutState, Reconciliati
 from hub.checkout.schemas import CheckoutOut, LineOut, ReceiptOut, SelfPayIn, SplitOut
 from hub.checkout.states import move, note, owned, require
 from hub.config import Settings
+from hub.db import day_bounds
 from hub.gateway import service as gateway
 from hub.issuer import service as issuer
 from hub.issuer.errors import CardNotFound
@@ -165,12 +166,6 @@ def day_summary(session: Session, day: date, zone: ZoneInfo) -> CheckoutDay:
 def latest_reconciliation(session: Session) -> ReconciliationRun | None:
     """The newest run of the daily reconciliation with the platform (`sshub reconcile`)."""
     return repo.latest_reconciliation(session)
-
-
-def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """The local day `day` in `zone` as a UTC [start, end)."""
-    start = datetime.combine(day, time(), zone).astimezone(UTC)
-    return start, datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
 
 
 # ---- identification ----------------------------------------------------------------------------

@@ -53,13 +53,14 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from hub.audit import service as audit
 from hub.config import Settings
+from hub.db import day_bounds
 from hub.issuer import service as issuer
 from hub.ledger import service as ledger
 from hub.ledger.errors import LedgerError
@@ -424,8 +425,8 @@ def search_payments(session: Session, query: PaymentSearch, zone: ZoneInfo) -> P
         session,
         card=card_pattern(query.card) if query.card else None,
         status=query.status.value if query.status else None,
-        created_from=_day_start(query.day_from, zone) if query.day_from else None,
-        created_to=_day_start(query.day_to + timedelta(days=1), zone) if query.day_to else None,
+        created_from=day_bounds(query.day_from, zone)[0] if query.day_from else None,
+        created_to=day_bounds(query.day_to, zone)[1] if query.day_to else None,
         unit_id=query.unit_id,
         bill_number=query.bill_number,
         channel=query.channel.value if query.channel else None,
@@ -439,7 +440,7 @@ def search_payments(session: Session, query: PaymentSearch, zone: ZoneInfo) -> P
 
 def day_summary(session: Session, day: date, zone: ZoneInfo) -> PaymentDay:
     """The local day's captures and refunds (made that day) and declines, per channel."""
-    start, end = _day_start(day, zone), _day_start(day + timedelta(days=1), zone)
+    start, end = day_bounds(day, zone)
     days = {c: ChannelDay(channel=c) for c in SearchChannel}
     for channel, billed, kind, count, amount in repo.operation_totals(session, start, end):
         row = days[_search_channel(channel, billed)]
@@ -458,10 +459,6 @@ def day_summary(session: Session, day: date, zone: ZoneInfo) -> PaymentDay:
         channels=list(days.values()),
         captures_per_hour=repo.captures_per_hour(session, bounds),
     )
-
-
-def _day_start(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(), zone).astimezone(UTC)
 
 
 def _search_channel(channel: str, billed: bool) -> SearchChannel:

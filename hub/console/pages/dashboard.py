@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from hub.console.pages.payments import CHANNEL_NAMES
 from hub.console.pages.units import presence_bar
 from hub.console.rendering import ConsoleRoute, NavItem, business_zone_of, register_nav, render
 from hub.console.service import Signed
+from hub.db import day_bounds
 from hub.disbursements import service as disbursements
 from hub.gateway import service as gateway
 from hub.gateway.schemas import TerminalFilter
@@ -119,7 +120,7 @@ def _money_today(s: Session, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
     the platform, loans credited; the bank's local day."""
     day = now.astimezone(zone).date()
     paid = payments.day_summary(s, day, zone)
-    start = datetime.combine(day, time(), zone).astimezone(UTC)
+    start, _ = day_bounds(day, zone)
     hours = [
         (f"{(start + timedelta(hours=h)).astimezone(zone).hour:02d}", n)
         for h, n in enumerate(paid.captures_per_hour)
