@@ -37,7 +37,6 @@ from hub.issuer import service as issuer
 from hub.issuer.protection import CardDataKeys, with_check_digit
 from hub.issuer.schemas import CardIn
 from hub.ledger import service as ledger
-from hub.ledger.schemas import AccountIn, TransferIn
 from integrations.loans.client import ClientKey, DisbursementApi
 from integrations.loans.simulator import (
     Answer,
@@ -61,23 +60,7 @@ HUB_ENV = {
 
 def open_programme(s: Session, callback_url: str, settings: Settings, now: datetime) -> IssuedKey:
     """The funded loan funding account and one loan client (also used by bench/crash.py)."""
-    treasury = ledger.ensure_account(s, AccountIn(kind="treasury", owner_ref="bank"), now)
-    funding = ledger.create_account(
-        s,
-        AccountIn(kind="loan_funding", owner_ref="programme", debits_must_not_exceed_credits=True),
-        now,
-    )
-    ledger.transfer(
-        s,
-        TransferIn(
-            id="fund",
-            debit_account_id=treasury.id,
-            credit_account_id=funding.id,
-            amount=10**14,
-            code="funding",
-        ),
-        now,
-    )
+    service.fund_programme(s, "fund", 10**14, now)
     rules = service.Rules.from_settings(settings)
     return clients.create_client(s, "bench", callback_url, rules, now, actor="bench")
 

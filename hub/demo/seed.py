@@ -13,6 +13,7 @@ from hub.console import service as console
 from hub.console.models import Role
 from hub.console.service import SessionPolicy
 from hub.disbursements import clients
+from hub.disbursements import service as disbursements
 from hub.disbursements.schemas import IssuedKey
 from hub.disbursements.service import Rules
 from hub.errors import HubError
@@ -23,13 +24,9 @@ from hub.issuer.keys import IssuerSecrets
 from hub.issuer.protection import CardDataKeys
 from hub.issuer.schemas import CardIn
 from hub.ledger import service as ledger
-from hub.ledger.schemas import AccountIn, TransferIn
+from hub.ledger.schemas import TransferIn
 from hub.payments import cardholders
 
-TREASURY = AccountIn(kind="treasury", owner_ref="bank")
-LOAN_FUNDING = AccountIn(
-    kind="loan_funding", owner_ref="programme", debits_must_not_exceed_credits=True
-)
 FUNDING_FEN = 1_000_000_000  # 10 million CNY for the loan programme
 # Demo cardholders only: card number, chip code, name, ID number, PAN, opening balance in fen.
 DEMO_CARDS = [
@@ -41,8 +38,8 @@ DEMO_CARDS = [
 
 def seed(session: Session, keys: CardDataKeys, now: datetime) -> dict[str, int]:
     """Idempotent: a second run finds everything in place and moves no money."""
-    treasury = ledger.ensure_account(session, TREASURY, now)
-    funding = ledger.ensure_account(session, LOAN_FUNDING, now)
+    treasury = ledger.ensure_account(session, disbursements.TREASURY_ACCOUNT, now)
+    funding = ledger.ensure_account(session, disbursements.FUNDING_ACCOUNT, now)
     opening = [_opening("demo:fund:loan_funding", treasury.id, funding.id, FUNDING_FEN, "funding")]
     ids = {"treasury": treasury.id, "loan_funding": funding.id}
     for number, chip, name, id_number, pan, balance in DEMO_CARDS:

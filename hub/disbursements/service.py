@@ -46,11 +46,15 @@ from hub.disbursements.schemas import DisbursementIn, DisbursementOut
 from hub.errors import HubError
 from hub.issuer import service as issuer
 from hub.ledger import service as ledger
-from hub.ledger.schemas import TransferIn
+from hub.ledger.schemas import AccountIn, TransferIn
 from hub.outbox import service as outbox
 from integrations.loans.client import canonical_json
 
 FUNDING_KIND, FUNDING_OWNER = "loan_funding", "programme"
+FUNDING_ACCOUNT = AccountIn(
+    kind=FUNDING_KIND, owner_ref=FUNDING_OWNER, debits_must_not_exceed_credits=True
+)
+TREASURY_ACCOUNT = AccountIn(kind="treasury", owner_ref="bank")
 CALLBACK_TOPIC = "loans.callback"
 EVENT_KINDS = ("credited", "rejected", "undone")
 VALUE_DATE_GRACE_DAYS = 1  # a loan approved just before midnight may arrive just after
@@ -189,6 +193,24 @@ def record_outcome(d: Disbursement, refusal: Refusal | None, rules: Rules, now: 
 def reference(d: Disbursement) -> str:
     """What the disbursement's transfers name: the original and its reversal alike."""
     return f"disbursement:{d.external_id}"
+
+
+def fund_programme(
+    session: Session, transfer_id: str, amount: int, now: datetime
+) -> ledger.Account:
+    """The bank's treasury moves `amount` into the programme's loan funding account (both opened
+    on first use); the transfer id makes it happen once. Returns the funding account."""
+    treasury = ledger.ensure_account(session, TREASURY_ACCOUNT, now)
+    funding = ledger.ensure_account(session, FUNDING_ACCOUNT, now)
+    spec = TransferIn(
+        id=transfer_id,
+        debit_account_id=treasury.id,
+        credit_account_id=funding.id,
+        amount=amount,
+        code="funding",
+    )
+    ledger.transfer(session, spec, now)
+    return funding
 
 
 def funding_account(session: Session) -> ledger.Account:

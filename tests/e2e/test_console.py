@@ -185,26 +185,9 @@ def _seed_payment(s, settings: Settings, unit, now) -> None:
 
 def _seed_programme(s, now) -> None:
     """The loan programme's funding account with 1,000,000.00 CNY."""
-    from hub.ledger import service as ledger
-    from hub.ledger.schemas import AccountIn, TransferIn
+    from hub.disbursements import service as disbursements
 
-    treasury = ledger.ensure_account(s, AccountIn(kind="treasury", owner_ref="bank"), now)
-    funding = ledger.ensure_account(
-        s,
-        AccountIn(kind="loan_funding", owner_ref="programme", debits_must_not_exceed_credits=True),
-        now,
-    )
-    ledger.transfer(
-        s,
-        TransferIn(
-            id="e2e:fund",
-            debit_account_id=treasury.id,
-            credit_account_id=funding.id,
-            amount=1_000_000_00,
-            code="funding",
-        ),
-        now,
-    )
+    disbursements.fund_programme(s, "e2e:fund", 1_000_000_00, now)
 
 
 def _seed_disbursement(s, settings: Settings, now) -> None:

@@ -219,33 +219,13 @@ def disbursement(db: Database, settings: Settings, payment, browser, clock) -> s
     from hub.disbursements import clients
     from hub.disbursements import service as disbursements
     from hub.issuer.protection import CardDataKeys
-    from hub.ledger import service as ledger
-    from hub.ledger.schemas import AccountIn, TransferIn
     from integrations.loans.client import ClientKey, DisbursementApi, id_number_check
 
     rules = disbursements.Rules.from_settings(settings)
 
     def open_programme(s):
         now = clock()
-        treasury = ledger.ensure_account(s, AccountIn(kind="treasury", owner_ref="bank"), now)
-        funding = ledger.ensure_account(
-            s,
-            AccountIn(
-                kind="loan_funding", owner_ref="programme", debits_must_not_exceed_credits=True
-            ),
-            now,
-        )
-        ledger.transfer(
-            s,
-            TransferIn(
-                id="test:fund",
-                debit_account_id=treasury.id,
-                credit_account_id=funding.id,
-                amount=1_000_000_00,
-                code="funding",
-            ),
-            now,
-        )
+        disbursements.fund_programme(s, "test:fund", 1_000_000_00, now)
         return clients.create_client(
             s, "micro-loans", "http://127.0.0.1:9/callbacks", rules, now, actor="system:test"
         )

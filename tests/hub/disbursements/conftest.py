@@ -14,11 +14,10 @@ from hub.issuer import service as issuer
 from hub.issuer.protection import CardDataKeys
 from hub.issuer.schemas import CardIn
 from hub.ledger import service as ledger
-from hub.ledger.schemas import AccountIn, TransferIn
+from hub.ledger.schemas import TransferIn
 from integrations.loans.client import ClientKey, DisbursementApi, id_number_check
 
-TREASURY = AccountIn(kind="treasury", owner_ref="bank")
-FUNDING = AccountIn(kind="loan_funding", owner_ref="programme", debits_must_not_exceed_credits=True)
+TREASURY, FUNDING = service.TREASURY_ACCOUNT, service.FUNDING_ACCOUNT
 # card number, chip code, holder, ID number, PAN
 CARDS = {
     "K10000001": ("3301000000001A", "张伟", "330102199001011234", "6231700000000003"),
