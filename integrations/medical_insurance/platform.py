@@ -131,7 +131,7 @@ class InsurancePlatform:
         self._visits: dict[str, VisitState] = {}
         self._answers: dict[str, tuple[str, Output]] = {}
         self._sign_nos: set[str] = set()
-        self._serial = 0
+        self._serial = self.config.serial_start
         self._lock = threading.RLock()
         self._handlers: dict[str, Callable[[RequestEnvelope, datetime], Output]] = {
             Infno.SIGN_IN: self._sign_in,

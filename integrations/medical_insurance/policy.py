@@ -70,6 +70,9 @@ class PlatformConfig(BaseModel):
 
     admvs: str = "330100"
     """The platform's own admin division; it stamps inf_refmsgid and setl_id."""
+    serial_start: int = Field(default=0, ge=0)
+    """Where the serial in sign_no, mdtrt_id and setl_id starts: a real platform never issues
+    an id twice, so the simulator's own process starts past its earlier runs (see simulator)."""
     catalogue: list[CatalogueItem] = []
     persons: list[InsuredPerson] = []
     hospital_levels: dict[str, int] = {}

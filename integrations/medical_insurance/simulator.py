@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,7 +21,12 @@ from pydantic import BaseModel, Field
 
 from integrations.medical_insurance.envelope import CALL_PATH
 from integrations.medical_insurance.platform import BookedSettlement, Fault, InsurancePlatform
-from integrations.medical_insurance.policy import InsuredPerson, PlatformConfig, load_config
+from integrations.medical_insurance.policy import (
+    InsuredPerson,
+    PlatformConfig,
+    demo_config,
+    load_config,
+)
 
 __all__ = [
     "BookedSettlement",
@@ -161,7 +167,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT)
     parser.add_argument("--config", type=Path, help="PlatformConfig as YAML or JSON")
     args = parser.parse_args(argv)
-    serve(args.host, args.port, load_config(args.config) if args.config else None)
+    config = load_config(args.config) if args.config else demo_config()
+    serve(args.host, args.port, resumed(config))
+
+
+def resumed(config: PlatformConfig) -> PlatformConfig:
+    """The config for a new process of the platform: its serials start at the milliseconds of the
+    clock (wrapping every 115 days), past every id an earlier run issued, so a hub that kept
+    those ids (the demo's database) never meets one again. A config that fixes a start keeps it."""
+    if config.serial_start:
+        return config
+    return config.model_copy(update={"serial_start": time.time_ns() // 1_000_000 % 10**10})
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ def test_config_survives_a_yaml_file(config_file):
     )
 
 
-def test_simulator_runs_as_its_own_process_with_a_config_file(config_file, clock):
+def settle_in_a_process(config_file, clock):
+    """Start the simulator as the demo does, settle one consultation, stop it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
@@ -61,11 +62,22 @@ def test_simulator_runs_as_its_own_process_with_a_config_file(config_file, clock
         with HttpMedicalInsurance(url, HOSPITAL, clock=clock) as insurance:
             cashier = Cashier(insurance, clock)
             request = cashier.ready_to_settle(WANG_FANG, [(CONSULTATION, 1, 1_000)])
-            settled = insurance.settle(insurance.new_msgid(), request)
-        assert settled.fund_pay_sumamt == 900  # the file's 90%, not the default 60%
+            return insurance.settle(insurance.new_msgid(), request)
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_simulator_runs_as_its_own_process_with_a_config_file(config_file, clock):
+    settled = settle_in_a_process(config_file, clock)
+    assert settled.fund_pay_sumamt == 900  # the file's 90%, not the default 60%
+
+
+def test_a_restarted_simulator_never_issues_a_settlement_id_again(config_file, clock):
+    # The demo's database keeps every setl_id: a restart that counted from zero again collided.
+    first = settle_in_a_process(config_file, clock)
+    again = settle_in_a_process(config_file, clock)
+    assert first.setl_id != again.setl_id
 
 
 def test_answers_with_yuan_as_strings_read_the_same(simulate, clock):
