@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +46,7 @@ from bench.common import (
     fresh_database,
     percentile,
     pgbench_tps,
+    start_hub,
 )
 from devices.agent.card_tap import CardTapFlow
 from devices.agent.hub_client import HubClient, HubRefused
@@ -169,22 +169,6 @@ class CardChip:
 
 
 # --- the hub ---------------------------------------------------------------------------------
-
-
-def start_hub(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
-    env = os.environ | {"HUB_DATABASE_URL": url, "HUB_LOG_LEVEL": "WARNING"}
-    command = [sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    command += ["--log-level", "warning", "--no-access-log"]
-    hub = subprocess.Popen(command, env=env)
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return hub
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    hub.terminate()
-    raise SystemExit("the hub did not start")
 
 
 # --- (a) tap-to-approval through pcscd ---------------------------------------------------------
@@ -352,7 +336,7 @@ def main() -> None:
     print(f"setting up {args.clients + 1} terminals and {cards} cards ...", flush=True)
     terminals, _ = setup(url, args.clients)
     port = free_port()
-    hub = start_hub(url, args.workers, port)
+    hub = start_hub(url, port, workers=args.workers)
     try:
         hub_url = f"http://127.0.0.1:{port}"
         if args.taps:  # --taps 0 leaves vpcd's reader alone

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import os
 import subprocess
 import sys
 import time
@@ -29,7 +28,8 @@ from pydantic import SecretStr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import enrol_terminal, free_port, fresh_database, percentile
+from bench import common
+from bench.common import cpu_seconds, enrol_terminal, free_port, fresh_database, percentile
 from devices.agent.hub_client import HubClient
 from hub.config import Settings
 from hub.db import Database
@@ -191,31 +191,8 @@ def start_hub(
     url: str, insurance: str, his: str, workers: int
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    command = [sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    command += ["--no-access-log", "--workers", str(workers)]
-    env = (
-        os.environ
-        | HUB_ENV
-        | {
-            "HUB_DATABASE_URL": url,
-            "HUB_INSURANCE_BASE_URL": insurance,
-            "HUB_HIS_BASE_URL": his,
-        }
-    )
-    hub = subprocess.Popen(command, env=env)
-    base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _answers(base + "/healthz"))
-    return hub, base
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its children still running (uvicorn's workers)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return own + sum(cpu_seconds(kid) for kid in kids)
+    env = HUB_ENV | {"HUB_INSURANCE_BASE_URL": insurance, "HUB_HIS_BASE_URL": his}
+    return common.start_hub(url, port, workers=workers, env=env), f"http://127.0.0.1:{port}"
 
 
 # ---- the cashiers ------------------------------------------------------------------------------

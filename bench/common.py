@@ -6,13 +6,17 @@ import os
 import re
 import socket
 import subprocess
+import sys
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psycopg
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+ROOT = Path(__file__).resolve().parents[1]
 SERVER = os.environ.get("HUB_BENCH_PG_SERVER", "sshub:sshub@127.0.0.1:5432")
 # Replaces the leading "sshub_" of every bench database, so two checkouts benchmarking side by
 # side do not drop each other's databases (e.g. HUB_BENCH_DB_PREFIX=sshub_perf_).
@@ -95,6 +99,32 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def start_hub(
+    url: str,
+    port: int,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    uvicorn_args: tuple[str, ...] = (),
+) -> subprocess.Popen[bytes]:
+    """`uvicorn hub.app:create_app` on loopback with `workers` processes, its workers on, on the
+    database `url`; returns once /healthz answers."""
+    command = [sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command += ["--log-level", "warning", "--no-access-log", *uvicorn_args]
+    environment = os.environ | {"HUB_LOG_LEVEL": "WARNING"} | (env or {})
+    hub = subprocess.Popen(command, env=environment | {"HUB_DATABASE_URL": url}, cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and hub.poll() is None:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return hub
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    hub.kill()
+    raise SystemExit("the hub did not start")
 
 
 def cpu_seconds(pid: int) -> float:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import cpu_seconds, free_port, fresh_database
+from bench.common import cpu_seconds, free_port, fresh_database, start_hub
 from hub.config import Settings
 from hub.db import Database
 from hub.disbursements import clients, export, service
@@ -90,29 +89,13 @@ def setup(url: str, callback_url: str) -> tuple[IssuedKey, list[Borrower]]:
     return issued, borrowers
 
 
-def start_hub(url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    command += ["--no-access-log", "--workers", str(workers)]
-    hub = subprocess.Popen(command, env=os.environ | HUB_ENV | {"HUB_DATABASE_URL": url})
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return hub
-        except httpx.TransportError:
-            time.sleep(0.1)
-    hub.kill()
-    raise RuntimeError("the hub did not start")
-
-
 def run(rate: float, seconds: float, workers: int) -> None:
     url = fresh_database("sshub_bench_disbursements")
     hub_port, callback_port = free_port(), free_port()
     issued, borrowers = setup(url, f"http://127.0.0.1:{callback_port}/callbacks")
     key = ClientKey(issued.key_id, issued.secret)
     inbox = CallbackInbox({key.key_id: key.secret})
-    hub = start_hub(url, hub_port, workers)
+    hub = start_hub(url, hub_port, workers=workers, env=HUB_ENV)
     today = datetime.now(ZoneInfo(Settings().business_timezone)).date()
     id_key = Settings().id_hash_key.get_secret_value().encode()
     rng = random.Random(7)

@@ -32,11 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import func, insert, select
 
-from bench.common import free_port, fresh_database, percentile
+from bench import common
+from bench.common import cpu_seconds, free_port, fresh_database, percentile
 from devices.protocol.messages import HEARTBEAT_PATH
 from devices.protocol.signing import key_fingerprint, public_key_text, sign_request
 from hub.db import Database
@@ -194,41 +194,16 @@ def send(requests: list[bytes], connections: int, seconds: float) -> dict[str, f
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) of a process and its children, from /proc."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(stat.parent.name) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def start_hub(url: str, workers: int) -> subprocess.Popen[bytes]:
     global PORT
     PORT = free_port()
-    env = os.environ | {
-        "HUB_DATABASE_URL": url,
-        "HUB_LOG_LEVEL": "WARNING",
-        "HUB_GATEWAY_PRESENCE_FLUSH_SECONDS": "2",
-    }
-    command = [
-        sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory",
-        "--host", HOST, "--port", str(PORT), "--log-level", "warning", "--no-access-log",
-        "--loop", "uvloop", "--http", "httptools", "--workers", str(workers),
-    ]  # fmt: skip
-    hub = subprocess.Popen(command, env=env, cwd=ROOT)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://{HOST}:{PORT}/healthz", timeout=1).status_code == 200:
-                return hub
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    hub.kill()
-    raise SystemExit("the hub did not start")
+    return common.start_hub(
+        url,
+        PORT,
+        workers=workers,
+        env={"HUB_GATEWAY_PRESENCE_FLUSH_SECONDS": "2"},
+        uvicorn_args=("--loop", "uvloop", "--http", "httptools"),
+    )
 
 
 def flushed(url: str) -> int:

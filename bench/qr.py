@@ -23,7 +23,6 @@ import io
 import multiprocessing as mp
 import os
 import random
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -46,7 +45,7 @@ from pydantic import SecretStr
 from pyzbar.pyzbar import ZBarSymbol
 from pyzbar.pyzbar import decode as zbar_decode
 
-from bench.common import enrol_terminal, free_port, fresh_database, percentile
+from bench.common import enrol_terminal, free_port, fresh_database, percentile, start_hub
 from devices.agent.hub_client import HubClient, HubRefused, HubUnavailable
 from devices.emv.tlv import Tlv, encode
 from devices.qr.cpm import ConsumerPayload, encode_cpm
@@ -381,22 +380,6 @@ def _set_up(url: str, clients: int, codes_each: int) -> list[BenchTerminal]:
     return terminals
 
 
-def _start_hub(url: str, workers: int, port: int) -> subprocess.Popen[bytes]:
-    env = os.environ | {"HUB_DATABASE_URL": url, "HUB_LOG_LEVEL": "WARNING"}
-    command = [sys.executable, "-m", "uvicorn", "hub.app:create_app", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
-    command += ["--log-level", "warning", "--no-access-log"]
-    hub = subprocess.Popen(command, env=env)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return hub
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    hub.terminate()
-    raise SystemExit("the hub did not start")
-
-
 def _code_client(
     args: tuple[str, BenchTerminal, int, float, float],
 ) -> tuple[int, int, list[float]]:
@@ -430,7 +413,7 @@ def payment_code_submissions(clients: int, seconds: float, workers: int) -> None
     url = fresh_database("sshub_bench_qr")
     terminals = _set_up(url, clients, codes_each)
     port = free_port()
-    hub = _start_hub(url, workers, port)
+    hub = start_hub(url, port, workers=workers)
     try:
         start_at = time.time() + 3 + 0.2 * clients
         jobs = [
