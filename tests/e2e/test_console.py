@@ -28,6 +28,7 @@ from hub.console import service as console
 from hub.console.models import Role
 from hub.db import Database, utcnow
 from hub.migrations import upgrade
+from tests.hub.console.seeding import PAN, paid_card
 
 pytestmark = pytest.mark.browser
 
@@ -49,7 +50,6 @@ PEOPLE = {
     "vera": ("Vera Zhang", Role.VIEWER),
 }
 SERIAL = "CR300-0001"
-PAN = "6231701234567510"  # a test card: it must never appear on a page
 
 
 @dataclass
@@ -126,61 +126,13 @@ def _seed(db: Database, settings: Settings, url: str) -> None:
 
 def _seed_payment(s, settings: Settings, unit, now) -> None:
     """A card with money on it and one captured payment of 123.45 CNY at the unit."""
-    from datetime import date
-
-    from pydantic import SecretStr
-
-    from hub.issuer import service as issuer
     from hub.issuer.protection import CardDataKeys
-    from hub.issuer.schemas import CardIn
-    from hub.ledger import service as ledger
-    from hub.ledger.schemas import AccountIn, TransferIn
     from hub.payments import service as payments
-    from hub.payments.models import Channel
 
-    card = issuer.register_card(
-        s,
-        CardIn(
-            card_number="K10000001",
-            card_id_code="CID000001",
-            holder_name="Zhang Wei",
-            id_number=SecretStr("370102198001011234"),
-            pan=SecretStr(PAN),
-            expiry=date(2030, 12, 31),
-        ),
-        CardDataKeys.from_settings(settings),
-        now,
-    )
-    treasury = ledger.ensure_account(s, AccountIn(kind="treasury", owner_ref="bank"), now)
-    ledger.transfer(
-        s,
-        TransferIn(
-            id="e2e:deposit",
-            debit_account_id=treasury.id,
-            credit_account_id=card.account_id,
-            amount=500_00,
-            code="deposit",
-        ),
-        now,
-    )
     caller = payments.Caller(
         actor="system:test", unit_id=unit.id, institution_code=unit.institution_code
     )
-    payments.pay_card(
-        s,
-        payments.HoldRequest(
-            idempotency_key="e2e:pay:1",
-            channel=Channel.CARD_TAP,
-            card_id=card.id,
-            card_account_id=card.account_id,
-            amount=123_45,
-            caller=caller,
-            timeout_seconds=300,
-            transaction_id="T0001",
-            pan_masked=card.pan_masked,
-        ),
-        now,
-    )
+    paid_card(s, CardDataKeys.from_settings(settings), caller, now, "e2e")
 
 
 def _seed_programme(s, now) -> None:

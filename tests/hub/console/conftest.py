@@ -15,6 +15,7 @@ from hub.config import Settings
 from hub.console import service
 from hub.console.models import Role
 from hub.db import Database
+from tests.hub.console.seeding import paid_card
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -142,72 +143,19 @@ def fleet(db: Database, clock) -> dict[str, int]:
     return db.transaction(build)
 
 
-PAN = "6231701234567510"  # a test PAN: it must never appear on a page
-
-
 @pytest.fixture
 def payment(db: Database, settings: Settings, fleet, clock) -> int:
     """A captured card payment of 123.45 CNY at the fleet's unit; returns its id."""
-    from datetime import date
-
-    from pydantic import SecretStr
-
     from hub.gateway import service as gateway
-    from hub.issuer import service as issuer
     from hub.issuer.protection import CardDataKeys
-    from hub.issuer.schemas import CardIn
-    from hub.ledger import service as ledger
-    from hub.ledger.schemas import AccountIn, TransferIn
     from hub.payments import service as payments
-    from hub.payments.models import Channel
 
     keys = CardDataKeys.from_settings(settings)
 
     def pay(s) -> int:
-        now = clock()
-        card = issuer.register_card(
-            s,
-            CardIn(
-                card_number="K10000001",
-                card_id_code="CID000001",
-                holder_name="Zhang Wei",
-                id_number=SecretStr("370102198001011234"),
-                pan=SecretStr(PAN),
-                expiry=date(2030, 12, 31),
-            ),
-            keys,
-            now,
-        )
-        treasury = ledger.ensure_account(s, AccountIn(kind="treasury", owner_ref="bank"), now)
-        ledger.transfer(
-            s,
-            TransferIn(
-                id="test:deposit",
-                debit_account_id=treasury.id,
-                credit_account_id=card.account_id,
-                amount=500_00,
-                code="deposit",
-            ),
-            now,
-        )
         unit = gateway.get_unit(s, fleet["unit"])
         caller = payments.Caller.terminal(fleet["terminal"], unit.id, unit.institution_code)
-        paid = payments.pay_card(
-            s,
-            payments.HoldRequest(
-                idempotency_key="test:pay:1",
-                channel=Channel.CARD_TAP,
-                card_id=card.id,
-                card_account_id=card.account_id,
-                amount=123_45,
-                caller=caller,
-                timeout_seconds=300,
-                transaction_id="T0001",
-                pan_masked=card.pan_masked,
-            ),
-            now,
-        )
-        return paid.id
+        return paid_card(s, keys, caller, clock(), "test")
 
     return db.transaction(pay)
 

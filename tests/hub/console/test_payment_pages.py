@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from hub.audit import service as audit
 from hub.ledger import service as ledger
-from tests.hub.console.conftest import PAN
+from tests.hub.console.seeding import PAN
 
 pytestmark = pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 
